@@ -1,0 +1,20 @@
+"""Plugin system: hook specifications, plugin base classes, registries and the plugin loader."""
+
+from grail_rl.plugins.base import Discriminator, PluginConfig, PromptSection, RewardFunction
+from grail_rl.plugins.hookspecs import hookimpl
+from grail_rl.plugins.manager import PluginFailure, Plugins, load_plugins
+from grail_rl.plugins.registry import PluginKind, PluginSpec, Registry
+
+__all__ = [
+    "Discriminator",
+    "PluginConfig",
+    "PluginFailure",
+    "PluginKind",
+    "PluginSpec",
+    "Plugins",
+    "PromptSection",
+    "Registry",
+    "RewardFunction",
+    "hookimpl",
+    "load_plugins",
+]

@@ -1,0 +1,93 @@
+"""Base classes for the three kinds of plugin: rewards, prompt sections and discriminators.
+
+A plugin class sets ``name`` (the identifier recipes use), optionally ``description`` (one line; the first
+line of the docstring otherwise) and a nested ``Config``: a :class:`PluginConfig` whose fields become the
+keys a recipe may set on that plugin's block. Nothing here imports torch, so recipes validate quickly.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class PluginConfig(BaseModel):
+    """Options of one plugin, validated strictly: unknown keys and strings-for-numbers are errors."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _Plugin(abc.ABC):
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    Config: ClassVar[type[PluginConfig]] = PluginConfig
+
+    def __init__(self, config: PluginConfig | None = None):
+        self.config = config if config is not None else self.Config()
+
+    @classmethod
+    def summary(cls) -> str:
+        """The one-line description shown by the listing commands."""
+        if cls.description:
+            return cls.description.strip().splitlines()[0]
+        doc = (cls.__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
+
+class RewardFunction(_Plugin):
+    """A reward: scores each completion of a batch.
+
+    Instances are called the way TRL calls reward functions: ``reward(completions=..., **columns)`` where
+    ``columns`` holds ``prompts``, ``completion_ids``, ``trainer_state`` and every dataset column, each
+    repeated once per generation. Return one float per completion, or ``None`` to abstain on it.
+    """
+
+    # True when the reward needs the recipe's ``discriminator`` block (checked at validation time).
+    requires_discriminator: ClassVar[bool] = False
+
+    @property
+    def __name__(self) -> str:  # TRL logs each reward as rewards/<__name__>/mean
+        return self.name
+
+    @abc.abstractmethod
+    def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+        """Score ``completions``; extra keyword arguments are dataset columns and TRL's context."""
+
+
+class PromptSection(_Plugin):
+    """One block of the user prompt (``VIEWER``, ``OPTIONS``, ...), rendered from a cleaned step row."""
+
+    @abc.abstractmethod
+    def render(self, row: Mapping[str, Any]) -> str | None:
+        """Return the block's text for ``row``, or ``None`` to leave the block out of this prompt."""
+
+
+class Discriminator(_Plugin):
+    """A classifier that scores how human-like a (prompt, choice) text is, trained during GRPO."""
+
+    @abc.abstractmethod
+    def score(self, texts: Sequence[str]) -> list[float]:
+        """Return P(real) for each text, without training."""
+
+    @abc.abstractmethod
+    def update(self, real: Sequence[str], fake: Sequence[str]) -> dict[str, float]:
+        """Take one training step on human (``real``) and policy (``fake``) texts; return metrics."""
+
+    @abc.abstractmethod
+    def save(self, directory: Path) -> None:
+        """Write the discriminator's full state (weights, optimizer) into ``directory``."""
+
+    @abc.abstractmethod
+    def load(self, directory: Path) -> None:
+        """Restore the state written by :meth:`save`."""
+
+
+PLUGIN_BASES: dict[str, type[_Plugin]] = {
+    "reward": RewardFunction,
+    "prompt_section": PromptSection,
+    "discriminator": Discriminator,
+}

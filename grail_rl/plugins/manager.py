@@ -1,0 +1,210 @@
+"""Discover and load plugins, one entry point at a time, so one broken plugin never breaks the rest.
+
+pluggy's own ``load_setuptools_entrypoints`` stops at the first plugin that fails to import. Here each
+entry point of the ``grail_rl`` group is loaded, registered and asked for its classes on its own; any
+failure (import error, misspelled hook, wrong hook signature, an exception inside a hook, an invalid or
+duplicate registration) is recorded as a :class:`PluginFailure` naming the plugin, its distribution and
+version, and everything that plugin registered is withdrawn.
+
+``GRAIL_RL_BLOCK_PLUGINS=name1,name2`` skips the named plugins (entry-point or distribution names).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+import pluggy
+
+from grail_rl.plugins import hookspecs
+from grail_rl.plugins.registry import PluginSource, Registry
+
+BLOCK_ENV = "GRAIL_RL_BLOCK_PLUGINS"
+BUILTIN_DISTRIBUTION = "grail-rl"
+
+# hook name -> the registry kind it fills
+HOOK_KINDS: dict[str, str] = {
+    "register_rewards": "reward",
+    "register_prompt_sections": "prompt_section",
+    "register_discriminators": "discriminator",
+}
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin that could not be loaded, and why."""
+
+    plugin: str
+    distribution: str | None
+    version: str | None
+    error: str
+
+    def message(self) -> str:
+        origin = f" ({self.distribution} {self.version})" if self.distribution else ""
+        return f"plugin '{self.plugin}'{origin} failed to load: {self.error}"
+
+
+@dataclass(frozen=True)
+class LoadedPlugin:
+    """A plugin that loaded, the hooks it implements and what it registered."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    hooks: list[str]
+    registered: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "hooks": self.hooks,
+            "registered": self.registered,
+        }
+
+
+class _PluginRejected(Exception):
+    """Internal: a plugin failed one of the checks; the message says which."""
+
+
+class Plugins:
+    """A plugin manager with one registry per kind."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self.rewards = Registry("reward")
+        self.prompt_sections = Registry("prompt_section")
+        self.discriminators = Registry("discriminator")
+        self.loaded: list[LoadedPlugin] = []
+        self.failures: list[PluginFailure] = []
+        self.blocked: list[str] = []
+
+    def registry(self, kind: str) -> Registry:
+        return {"reward": self.rewards, "prompt_section": self.prompt_sections, "discriminator": self.discriminators}[
+            kind
+        ]
+
+    def add(self, plugin: Any, source: PluginSource) -> bool:
+        """Register ``plugin`` and collect its classes; on any failure record it and undo. True if loaded."""
+        try:
+            self._register_with_pluggy(plugin, source)
+            registered = self._collect(plugin, source)
+        except Exception as exc:  # isolate every failure to the plugin that caused it
+            self._withdraw(plugin, source)
+            error = str(exc) if isinstance(exc, _PluginRejected) else f"{type(exc).__name__}: {exc}"
+            self.failures.append(PluginFailure(source.plugin, source.distribution, source.version, error))
+            return False
+        hooks = sorted(c.name for c in self.pm.get_hookcallers(plugin) or [])
+        self.loaded.append(LoadedPlugin(source.plugin, source.distribution, source.version, hooks, registered))
+        return True
+
+    def add_entry_point(self, ep: EntryPoint) -> bool:
+        source = _source_of(ep)
+        try:
+            obj = ep.load()
+        except Exception as exc:
+            self.failures.append(
+                PluginFailure(source.plugin, source.distribution, source.version, f"{type(exc).__name__}: {exc}")
+            )
+            return False
+        return self.add(obj, source)
+
+    def _register_with_pluggy(self, plugin: Any, source: PluginSource) -> None:
+        if self.pm.get_plugin(source.plugin) is not None:
+            raise _PluginRejected(f"another plugin is already loaded under the name '{source.plugin}'")
+        try:
+            self.pm.register(plugin, name=source.plugin)
+        except pluggy.PluginValidationError as exc:
+            raise _PluginRejected(f"wrong hook signature: {exc}") from None
+        callers = self.pm.get_hookcallers(plugin) or []
+        for caller in callers:
+            if caller.spec is None:
+                close = difflib.get_close_matches(caller.name, list(HOOK_KINDS), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else f"; known hooks: {', '.join(HOOK_KINDS)}"
+                raise _PluginRejected(f"unknown hook '{caller.name}'{hint}")
+        if not callers:
+            raise _PluginRejected(
+                "defines no grail_rl hooks (decorate functions with grail_rl.plugins.hookimpl)"
+            )
+
+    def _collect(self, plugin: Any, source: PluginSource) -> dict[str, list[str]]:
+        registered: dict[str, list[str]] = {}
+        for hook_name, kind in HOOK_KINDS.items():
+            registry = self.registry(kind)
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                if impl.plugin is not plugin:
+                    continue
+
+                def register(cls: Any, _registry: Registry = registry) -> None:
+                    spec = _registry.register(cls, source)
+                    registered.setdefault(kind, []).append(spec.name)
+
+                try:
+                    impl.function(**{arg: register for arg in impl.argnames})
+                except _PluginRejected:
+                    raise
+                except Exception as exc:
+                    raise _PluginRejected(f"{hook_name}: {exc}") from exc
+        return registered
+
+    def _withdraw(self, plugin: Any, source: PluginSource) -> None:
+        for kind in HOOK_KINDS.values():
+            self.registry(kind).unregister_source(source.plugin)
+        if self.pm.is_registered(plugin) and self.pm.get_name(plugin) == source.plugin:
+            self.pm.unregister(plugin)
+
+
+def _source_of(ep: EntryPoint) -> PluginSource:
+    dist = getattr(ep, "dist", None)
+    return PluginSource(
+        plugin=ep.name,
+        distribution=dist.metadata["Name"] if dist is not None else None,
+        version=dist.version if dist is not None else None,
+    )
+
+
+def blocked_names(environ: dict[str, str] | None = None) -> set[str]:
+    raw = (environ if environ is not None else os.environ).get(BLOCK_ENV, "")
+    return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+# Plugins added for the duration of a test by grail_rl.testing (object, source) pairs.
+_extra_plugins: list[tuple[Any, PluginSource]] = []
+
+
+def load_plugins(
+    *,
+    use_entry_points: bool = True,
+    extra: Iterable[tuple[Any, PluginSource]] = (),
+    blocked: Iterable[str] | None = None,
+) -> Plugins:
+    """Build a :class:`Plugins` from installed entry points plus ``extra`` (object, source) pairs.
+
+    The built-in plugins (distribution ``grail-rl``) load first, so a third-party plugin that reuses a
+    built-in name is the one reported as the duplicate.
+    """
+    block = set(blocked) if blocked is not None else blocked_names()
+    plugins = Plugins()
+    if use_entry_points:
+        eps = sorted(
+            entry_points(group=hookspecs.ENTRY_POINT_GROUP),
+            key=lambda ep: (_source_of(ep).distribution != BUILTIN_DISTRIBUTION, ep.name),
+        )
+        for ep in eps:
+            source = _source_of(ep)
+            if source.plugin in block or (source.distribution or "") in block:
+                plugins.blocked.append(source.plugin)
+                continue
+            plugins.add_entry_point(ep)
+    for obj, source in [*_extra_plugins, *extra]:
+        if source.plugin in block:
+            plugins.blocked.append(source.plugin)
+            continue
+        plugins.add(obj, source)
+    return plugins

@@ -1,0 +1,109 @@
+"""The whole recipe model, built from the plugins that are installed, and its cross-field checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from grail_rl.plugins.manager import Plugins
+from grail_rl.recipe.blocks import HubBlock, LaunchBlock, LoggingBlock, ModelBlock, OutputBlock, TrainerBlock
+from grail_rl.recipe.data_blocks import DataBlock, prompt_block
+from grail_rl.recipe.fields import Block
+from grail_rl.recipe.plugin_blocks import block_union
+from grail_rl.recipe.yaml_loader import Loc
+
+# The top-level sections, in the order the docs and `validate` show them.
+SECTIONS = ("model", "data", "prompt", "rewards", "discriminator", "trainer", "launch", "logging", "hub", "output")
+
+
+def build_recipe_model(plugins: Plugins) -> type[Block]:
+    """The Recipe model for the installed plugins (reward, section and discriminator blocks vary)."""
+    reward_type = block_union(plugins.rewards)
+    section_type = block_union(plugins.prompt_sections)
+    discriminator_type = block_union(plugins.discriminators)
+    prompt_type = prompt_block(section_type)
+
+    class Recipe(Block):
+        """A grail-rl recipe."""
+
+        model: ModelBlock = Field(description="The policy model.")
+        data: DataBlock = Field(description="Training and evaluation data.")
+        prompt: prompt_type = Field(  # type: ignore[valid-type]
+            default_factory=prompt_type, description="How rows become chat prompts."
+        )
+        rewards: list[reward_type] = Field(  # type: ignore[valid-type]
+            min_length=1, description="Reward plugins and their weights."
+        )
+        discriminator: discriminator_type | None = Field(  # type: ignore[valid-type]
+            None, description="The GAIL-style discriminator (GRAIL); None = plain GRPO."
+        )
+        trainer: TrainerBlock = Field(default_factory=TrainerBlock, description="GRPO settings.")
+        launch: LaunchBlock = Field(default_factory=LaunchBlock, description="The planned launch.")
+        logging: LoggingBlock = Field(default_factory=LoggingBlock, description="Logging.")
+        hub: HubBlock = Field(default_factory=HubBlock, description="Pushing to the hub.")
+        output: OutputBlock = Field(description="The run's output folder and checkpoints.")
+
+    return Recipe
+
+
+def cross_field_problems(recipe: Any) -> list[tuple[Loc, str]]:
+    """Checks that involve more than one field; each problem is (location, message)."""
+    problems: list[tuple[Loc, str]] = []
+    problems += _batch_rule(recipe)
+    weights = [block.weight for block in recipe.rewards]
+    if weights and all(w == 0 for w in weights):
+        problems.append((("rewards",), "every reward has weight 0; give at least one reward a weight > 0"))
+    for i, block in enumerate(recipe.rewards):
+        if block.plugin_spec.cls.requires_discriminator and recipe.discriminator is None:
+            problems.append(
+                (
+                    ("rewards", i, "name"),
+                    f"reward '{block.name}' needs a discriminator: add a 'discriminator:' block "
+                    "(see 'grail-rl list-discriminators')",
+                )
+            )
+    return problems
+
+
+def _batch_rule(recipe: Any) -> list[tuple[Loc, str]]:
+    """TRL's rule: completions per generation round must hold whole groups of num_generations."""
+    t = recipe.trainer
+    procs = recipe.launch.num_processes
+    steps = t.steps_per_generation or t.gradient_accumulation_steps
+    steps_name = "steps_per_generation" if t.steps_per_generation else "gradient_accumulation_steps"
+    total = t.per_device_train_batch_size * procs * steps
+    problems: list[tuple[Loc, str]] = []
+    if total % t.num_generations:
+        fit = _next_multiple(t.per_device_train_batch_size, t.num_generations, procs * steps)
+        problems.append(
+            (
+                ("trainer", "per_device_train_batch_size"),
+                f"per_device_train_batch_size ({t.per_device_train_batch_size}) x launch.num_processes ({procs}) x "
+                f"{steps_name} ({steps}) = {total} completions per generation round, which is not divisible by "
+                f"trainer.num_generations ({t.num_generations}); set per_device_train_batch_size to {fit}, "
+                f"or num_generations to a divisor of {total} (>= 2)",
+            )
+        )
+    if t.eval_strategy != "no":
+        eval_gens = t.num_generations_eval or t.num_generations
+        eval_total = t.per_device_eval_batch_size * procs
+        if eval_total % eval_gens:
+            fit = _next_multiple(t.per_device_eval_batch_size, eval_gens, procs)
+            problems.append(
+                (
+                    ("trainer", "per_device_eval_batch_size"),
+                    f"per_device_eval_batch_size ({t.per_device_eval_batch_size}) x launch.num_processes ({procs}) = "
+                    f"{eval_total} is not divisible by the evaluation generations ({eval_gens}); set "
+                    f"per_device_eval_batch_size to {fit} or num_generations_eval to a divisor of {eval_total}",
+                )
+            )
+    return problems
+
+
+def _next_multiple(batch: int, groups: int, factor: int) -> int:
+    """The smallest batch >= ``batch`` for which batch * factor is divisible by ``groups``."""
+    candidate = batch
+    while (candidate * factor) % groups:
+        candidate += 1
+    return candidate

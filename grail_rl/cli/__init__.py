@@ -1,0 +1,1 @@
+"""The ``grail-rl`` command line. Subcommands load lazily so listing and validation stay fast."""

@@ -1,0 +1,61 @@
+"""Entry point of the ``grail-rl`` command: a click group whose subcommands are imported on first use.
+
+Listing and validation commands must not import torch, trl or transformers; only ``train`` and the
+commands that need a model do, inside their own modules.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from grail_rl import __version__
+from grail_rl.errors import GrailError
+
+# command name -> "module:attribute"; imported only when the command runs (or --help lists it).
+LAZY_COMMANDS: dict[str, str] = {
+    "list-rewards": "grail_rl.cli.listing:list_rewards",
+    "list-sections": "grail_rl.cli.listing:list_sections",
+    "list-discriminators": "grail_rl.cli.listing:list_discriminators",
+    "plugins": "grail_rl.cli.listing:plugins_command",
+    "validate": "grail_rl.cli.validate:validate",
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when that subcommand is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS:
+            module_name, attr = LAZY_COMMANDS[cmd_name].split(":")
+            return getattr(importlib.import_module(module_name), attr)
+        return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GrailError as exc:
+            # A user mistake: one clear message, no traceback.
+            for line in str(exc).splitlines() or [type(exc).__name__]:
+                click.secho(f"error: {line}", fg="red", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="grail-rl")
+def cli() -> None:
+    """Train language models with GRPO to simulate how people choose what to watch next."""
+
+
+def main() -> None:
+    cli(prog_name="grail-rl")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

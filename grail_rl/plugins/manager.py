@@ -183,11 +183,15 @@ def load_plugins(
     use_entry_points: bool = True,
     extra: Iterable[tuple[Any, PluginSource]] = (),
     blocked: Iterable[str] | None = None,
+    distributions: Iterable[str] | None = None,
+    with_test_registrations: bool = True,
 ) -> Plugins:
     """Build a :class:`Plugins` from installed entry points plus ``extra`` (object, source) pairs.
 
     The built-in plugins (distribution ``grail-rl``) load first, so a third-party plugin that reuses a
-    built-in name is the one reported as the duplicate.
+    built-in name is the one reported as the duplicate. ``distributions`` limits the entry points loaded
+    to those of the named distributions (``{"grail-rl"}`` = the built-ins only).
+    ``with_test_registrations=False`` ignores plugins added by the ``register_plugin`` test fixture.
     """
     block = set(blocked) if blocked is not None else blocked_names()
     plugins = Plugins()
@@ -198,11 +202,13 @@ def load_plugins(
         )
         for ep in eps:
             source = _source_of(ep)
+            if distributions is not None and source.distribution not in set(distributions):
+                continue
             if source.plugin in block or (source.distribution or "") in block:
                 plugins.blocked.append(source.plugin)
                 continue
             plugins.add_entry_point(ep)
-    for obj, source in [*_extra_plugins, *extra]:
+    for obj, source in [*(_extra_plugins if with_test_registrations else []), *extra]:
         if source.plugin in block:
             plugins.blocked.append(source.plugin)
             continue

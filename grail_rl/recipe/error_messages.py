@@ -40,6 +40,15 @@ class Location:
         self.lines = lines
         self.origins = origins
 
+    def line_of(self, loc: Loc) -> int:
+        """The line of ``loc`` (or its closest parent) in the file; 0 for overrides and unknown places."""
+        for n in range(len(loc), -1, -1):
+            if loc[:n] in self.origins:
+                return 0
+            if loc[:n] in self.lines:
+                return self.lines[loc[:n]]
+        return 0
+
     def describe(self, loc: Loc) -> str:
         for n in range(len(loc), -1, -1):
             if loc[:n] in self.origins:
@@ -161,12 +170,10 @@ def describe_error(error: dict[str, Any], root: type[BaseModel], plugins: Plugin
 def format_validation_error(
     exc: ValidationError, root: type[BaseModel], plugins: Plugins, where: Location
 ) -> list[str]:
-    lines = []
-    seen = set()
+    located: list[tuple[int, str]] = []
     for error in exc.errors(include_url=False):
         loc, message = describe_error(error, root, plugins)
         line = f"{where.describe(loc)}: {dotted(loc)}: {message}"
-        if line not in seen:  # a union can report the same problem once per member
-            seen.add(line)
-            lines.append(line)
-    return lines
+        if all(line != seen for _, seen in located):  # a union can report one problem once per member
+            located.append((where.line_of(loc), line))
+    return [line for _, line in sorted(located, key=lambda item: item[0])]

@@ -1,0 +1,119 @@
+"""``list-rewards``, ``list-sections``, ``list-discriminators`` and ``plugins``: what is installed.
+
+These commands import no torch, trl or transformers (a test asserts it) and answer well under a second.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from pydantic_core import to_jsonable_python
+from rich.console import Console
+from rich.table import Table
+
+from grail_rl.plugins.manager import Plugins, load_plugins
+from grail_rl.plugins.registry import PluginSpec
+
+
+def spec_as_dict(spec: PluginSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "kind": spec.kind,
+        "plugin": spec.source.plugin,
+        "distribution": spec.source.distribution,
+        "version": spec.source.version,
+        "description": spec.description,
+        "config": to_jsonable_python(spec.config_fields(), fallback=str),
+    }
+
+
+def _options_text(spec: PluginSpec) -> str:
+    parts = []
+    for field in spec.config_fields():
+        default = "required" if field["required"] else json.dumps(to_jsonable_python(field["default"], fallback=str))
+        parts.append(f"{field['name']}={default}")
+    return "\n".join(parts) or "-"
+
+
+def warn_failures(plugins: Plugins, console: Console) -> None:
+    for failure in plugins.failures:
+        console.print(f"[yellow]warning:[/] {failure.message()}", highlight=False, soft_wrap=True)
+
+
+def _list(kind: str, as_json: bool) -> None:
+    plugins = load_plugins()
+    registry = plugins.registry(kind)
+    err = Console(stderr=True)
+    if as_json:
+        click.echo(json.dumps([spec_as_dict(spec) for spec in registry], indent=2))
+        warn_failures(plugins, err)
+        return
+    table = Table(title=f"Installed {registry.label} plugins", title_justify="left")
+    for column in ("name", "plugin", "distribution", "description", "options (default)"):
+        table.add_column(column, overflow="fold")
+    for spec in registry:
+        dist = f"{spec.source.distribution or '-'} {spec.source.version or ''}".strip()
+        table.add_row(spec.name, spec.source.plugin, dist, spec.description, _options_text(spec))
+    out = Console()
+    if len(registry):
+        out.print(table)
+    else:
+        out.print(f"No {registry.label} plugins are installed.")
+    warn_failures(plugins, err)
+
+
+_json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+@click.command("list-rewards")
+@_json_option
+def list_rewards(as_json: bool) -> None:
+    """List the installed reward plugins and their options."""
+    _list("reward", as_json)
+
+
+@click.command("list-sections")
+@_json_option
+def list_sections(as_json: bool) -> None:
+    """List the installed prompt-section plugins and their options."""
+    _list("prompt_section", as_json)
+
+
+@click.command("list-discriminators")
+@_json_option
+def list_discriminators(as_json: bool) -> None:
+    """List the installed discriminator plugins and their options."""
+    _list("discriminator", as_json)
+
+
+@click.command("plugins")
+@_json_option
+def plugins_command(as_json: bool) -> None:
+    """Show loaded plugins with their hooks and versions, and the ones that failed or were blocked."""
+    plugins = load_plugins()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "loaded": [p.as_dict() for p in plugins.loaded],
+                    "failed": [f.__dict__ for f in plugins.failures],
+                    "blocked": plugins.blocked,
+                },
+                indent=2,
+            )
+        )
+        return
+    console = Console()
+    table = Table(title="Loaded plugins", title_justify="left")
+    for column in ("plugin", "distribution", "hooks", "registers"):
+        table.add_column(column, overflow="fold")
+    for p in plugins.loaded:
+        registers = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in p.registered.items())
+        table.add_row(p.name, f"{p.distribution or '-'} {p.version or ''}".strip(), ", ".join(p.hooks), registers)
+    console.print(table)
+    for failure in plugins.failures:
+        console.print(f"[red]failed:[/] {failure.message()}", highlight=False, soft_wrap=True)
+    for name in plugins.blocked:
+        console.print(f"[yellow]blocked:[/] {name} (GRAIL_RL_BLOCK_PLUGINS)", highlight=False, soft_wrap=True)

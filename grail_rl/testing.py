@@ -1,0 +1,145 @@
+"""Helpers for testing grail-rl plugins (and grail-rl itself).
+
+Enable the fixture in a plugin's ``conftest.py``::
+
+    pytest_plugins = ["grail_rl.testing"]
+
+Then:
+
+- :func:`isolated_plugins` builds a plugin manager with only the built-ins and the plugins you pass,
+  ignoring whatever else is installed;
+- the ``register_plugin`` fixture registers a plugin for one test, visible to every ``load_plugins()``
+  call (recipes, the registry) until the test ends;
+- :func:`check_reward_contract` checks that a reward behaves as TRL and grail-rl require.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import pytest
+
+from grail_rl.plugins import manager
+from grail_rl.plugins.manager import BUILTIN_DISTRIBUTION, Plugins, load_plugins
+from grail_rl.plugins.registry import PluginSource
+
+
+def isolated_plugins(*plugins: Any, builtins: bool = True, names: Sequence[str] | None = None) -> Plugins:
+    """A :class:`Plugins` holding the built-ins (unless ``builtins=False``) and ``plugins``, nothing else.
+
+    Each plugin is named ``names[i]`` when given, else after its ``__name__`` (module or class).
+    """
+    extra = [
+        (obj, PluginSource(plugin=names[i] if names else getattr(obj, "__name__", type(obj).__name__)))
+        for i, obj in enumerate(plugins)
+    ]
+    return load_plugins(
+        use_entry_points=builtins,
+        distributions={BUILTIN_DISTRIBUTION},
+        extra=extra,
+        blocked=(),
+        with_test_registrations=False,
+    )
+
+
+@pytest.fixture
+def register_plugin() -> Iterator[Callable[..., None]]:
+    """Register a plugin object for the duration of one test: ``register_plugin(obj, name="x")``."""
+    added: list[tuple[Any, PluginSource]] = []
+
+    def register(obj: Any, name: str | None = None, distribution: str | None = None) -> None:
+        source = PluginSource(
+            plugin=name or getattr(obj, "__name__", type(obj).__name__), distribution=distribution
+        )
+        manager._extra_plugins.append((obj, source))
+        added.append((obj, source))
+
+    yield register
+    for item in added:
+        manager._extra_plugins.remove(item)
+
+
+# Completions a model can produce, from well-formed to hostile.
+CONTRACT_COMPLETIONS: list[Any] = [
+    "<think>\nThe viewer likes the first one.\n</think>\n<answer>\n2\n</answer>\n<opinion>increase</opinion>",
+    "<think></think><answer>1</answer>",
+    "",
+    "   ",
+    "no tags at all, just words 3",
+    "<answer>-1</answer>",
+    "<answer>99999999999999999999999</answer>",
+    "<answer><answer>2</answer></answer>",
+    "<think>" * 200 + "</answer>" * 200,
+    "\x00\x01\x1b[31m control \ud800 surrogate \u202e bidi 🙂",
+    "x" * 100_000,
+    [{"role": "assistant", "content": "<think>ok</think><answer>3</answer>"}],
+    [{"role": "assistant", "content": ""}],
+    [],
+]
+
+
+def _default_columns(n: int) -> dict[str, list[Any]]:
+    return {
+        "prompts": [[{"role": "user", "content": "OPTIONS\n1. a\n2. b\n3. c\n4. d"}]] * n,
+        "completion_ids": [[1, 2, 3]] * n,
+        "gold_index": [(i % 4) + 1 for i in range(n)],
+        "n_options": [4] * n,
+        "issue": ["gun_control" if i % 2 else "minimum_wage" for i in range(n)],
+        "participant_study": ["study1"] * n,
+        "opinion_direction": [["increase", "decrease", "no_change", None][i % 4] for i in range(n)],
+        "a_column_no_reward_expects": [object()] * n,
+    }
+
+
+def check_reward_contract(
+    reward: Callable[..., Sequence[float | None]],
+    *,
+    completions: Sequence[Any] | None = None,
+    columns: Mapping[str, Sequence[Any]] | None = None,
+) -> None:
+    """Assert that ``reward`` honours the reward contract; the AssertionError lists every violation.
+
+    The contract: one float (finite) or None per completion; extra dataset columns arrive as keyword
+    arguments and are accepted; empty, huge, garbage and chat-message completions never raise; the same
+    inputs give the same outputs; an empty batch gives an empty list.
+    """
+    completions = list(CONTRACT_COMPLETIONS if completions is None else completions)
+    n = len(completions)
+    cols = _default_columns(n)
+    cols.update({k: list(v) for k, v in (columns or {}).items()})
+    cols["trainer_state"] = None
+    name = getattr(reward, "__name__", repr(reward))
+    problems: list[str] = []
+
+    def call(batch: list[Any], batch_cols: dict[str, Any]) -> Any:
+        try:
+            return reward(completions=batch, **batch_cols)
+        except Exception as exc:  # the contract says: never raise on what a model can produce
+            problems.append(f"raised {type(exc).__name__}: {exc}")
+            return None
+
+    first = call(completions, cols)
+    if first is not None:
+        if not isinstance(first, Sequence) or isinstance(first, str | bytes):
+            problems.append(f"returned {type(first).__name__}, expected a list")
+        elif len(first) != n:
+            problems.append(f"returned {len(first)} values for {n} completions")
+        else:
+            for i, value in enumerate(first):
+                if value is None:
+                    continue
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    problems.append(f"value {i} is {type(value).__name__} {value!r}, expected float or None")
+                elif not math.isfinite(value):
+                    problems.append(f"value {i} is {value}, expected a finite float")
+            second = call(completions, cols)
+            if second is not None and list(second) != list(first):
+                problems.append("not deterministic: two calls on the same inputs differ")
+    empty_cols = {k: ([] if k != "trainer_state" else None) for k in cols}
+    empty = call([], empty_cols)
+    if empty is not None and list(empty) != []:
+        problems.append(f"an empty batch returned {empty!r}, expected []")
+    if problems:
+        raise AssertionError(f"reward '{name}' breaks the reward contract:\n  " + "\n  ".join(problems))

@@ -1,0 +1,99 @@
+"""Per-batch reward diagnostics, logged through TRL's ``log_metric`` callback.
+
+Every wrapped reward reports its values here after each call. For each reward this logs
+``rewards/<name>/abstain_rate`` (TRL already logs ``rewards/<name>/mean`` and ``/std`` itself) and, for
+rewards run with ``on_fault: abstain``, ``rewards/<name>/faulty_rows``. When the last reward of a batch
+has reported, it logs the Pearson correlation of every pair of rewards over the rows both scored, as
+``rewards/corr/<a>/<b>``: a shaping reward that fights the task reward shows up as a negative value.
+A pair with fewer than two common rows or a constant side has no correlation and is not logged.
+
+The same numbers, mean and std included, are kept in :attr:`RewardDiagnostics.latest` for callers that
+are not TRL (evaluation, tests). One object serves one trainer; TRL calls the rewards one after another.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from itertools import combinations
+from typing import Any
+
+LogMetric = Callable[[str, float], None]
+
+
+class RewardDiagnostics:
+    """Collects each reward's values for the current batch and logs the per-batch statistics."""
+
+    def __init__(self, names: Sequence[str]):
+        self.names = list(names)
+        self.latest: dict[str, float] = {}
+        self._batch: dict[str, list[float | None]] = {}
+        self._batch_key: tuple[int, int] | None = None
+
+    def report(
+        self,
+        name: str,
+        completions: Sequence[Any],
+        values: Sequence[float | None],
+        log_metric: LogMetric | None,
+        *,
+        faulty_rows: int | None = None,
+    ) -> None:
+        """Record ``values`` from reward ``name`` for the batch ``completions`` and log what is due."""
+        # TRL hands the same completions list to every reward of a batch: its identity marks the batch.
+        key = (id(completions), len(completions))
+        if key != self._batch_key:
+            self._batch_key = key
+            self._batch = {}
+        self._batch[name] = list(values)
+
+        metrics = reward_statistics(name, values)
+        if faulty_rows is not None:
+            metrics[f"rewards/{name}/faulty_rows"] = float(faulty_rows)
+        if len(self._batch) == len(self.names) and set(self._batch) == set(self.names):
+            metrics.update(correlations(self._batch, self.names))
+            self._batch = {}
+            self._batch_key = None
+        self.latest.update(metrics)
+        if log_metric is not None:
+            for metric, value in metrics.items():
+                # mean and std are TRL's own metrics already; logging them again would double-count.
+                if not (metric.endswith("/mean") or metric.endswith("/std")):
+                    log_metric(metric, value)
+
+
+def reward_statistics(name: str, values: Sequence[float | None]) -> dict[str, float]:
+    """Mean, std (population, like TRL's) and abstain rate of one reward's values for one batch."""
+    scored = [v for v in values if v is not None]
+    stats = {f"rewards/{name}/abstain_rate": (len(values) - len(scored)) / len(values) if values else 0.0}
+    if scored:
+        mean = math.fsum(scored) / len(scored)
+        stats[f"rewards/{name}/mean"] = mean
+        stats[f"rewards/{name}/std"] = math.sqrt(math.fsum((v - mean) ** 2 for v in scored) / len(scored))
+    return stats
+
+
+def correlations(batch: dict[str, list[float | None]], names: Sequence[str]) -> dict[str, float]:
+    """Pearson correlation of each pair of rewards over the rows where both gave a value."""
+    out: dict[str, float] = {}
+    for a, b in combinations(names, 2):
+        pairs = [(x, y) for x, y in zip(batch[a], batch[b], strict=False) if x is not None and y is not None]
+        r = pearson(pairs)
+        if r is not None:
+            out[f"rewards/corr/{a}/{b}"] = r
+    return out
+
+
+def pearson(pairs: Sequence[tuple[float, float]]) -> float | None:
+    """Pearson's r of (x, y) pairs; None with fewer than two pairs or when either side is constant."""
+    n = len(pairs)
+    # Constant sides are caught exactly: with rounding, a sum of squares over equal values may come out
+    # as a tiny positive number and produce a meaningless r.
+    if n < 2 or len({x for x, _ in pairs}) < 2 or len({y for _, y in pairs}) < 2:
+        return None
+    mean_x = math.fsum(x for x, _ in pairs) / n
+    mean_y = math.fsum(y for _, y in pairs) / n
+    sxx = math.fsum((x - mean_x) ** 2 for x, _ in pairs)
+    syy = math.fsum((y - mean_y) ** 2 for _, y in pairs)
+    sxy = math.fsum((x - mean_x) * (y - mean_y) for x, y in pairs)
+    return max(-1.0, min(1.0, sxy / math.sqrt(sxx * syy)))

@@ -1,0 +1,95 @@
+"""Reward faults: a reward that raises, returns the wrong number of values, or a value that is not finite.
+
+Such a fault stops training with a :class:`RewardFault` naming the reward, its plugin and the step, after
+the offending completions are written as JSON for the user to inspect; or, when the recipe says
+``on_fault: abstain``, the faulty rows become ``None`` (TRL's abstention) and training goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grail_rl.errors import GrailError
+
+# TRL's own keyword arguments: not dataset columns, never saved with a fault.
+_CONTEXT_KEYS = frozenset({"trainer_state", "log_extra", "log_metric", "environments"})
+
+
+class RewardFault(GrailError):
+    """A reward misbehaved during training; the message says which reward, plugin and step, and why."""
+
+    def __init__(self, message: str, *, reward: str, plugin: str, step: int | None, saved_to: Path | None):
+        super().__init__(message)
+        self.reward = reward
+        self.plugin = plugin
+        self.step = step
+        self.saved_to = saved_to
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What went wrong in one call: a description and the rows concerned (all of them for a whole-batch fault)."""
+
+    problem: str
+    rows: list[int]
+    values: Mapping[int, Any]
+
+
+def bad_value(value: Any) -> str | None:
+    """Why ``value`` is not a usable reward (``None`` is fine: it abstains), or None when it is usable."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"a {type(value).__name__}, not a number"
+    if not math.isfinite(value):
+        return "not finite"
+    return None
+
+
+def save_fault(
+    directory: Path,
+    *,
+    reward: str,
+    plugin: str,
+    step: int | None,
+    fault: Fault,
+    completions: Sequence[Any],
+    kwargs: Mapping[str, Any],
+) -> Path:
+    """Write the offending rows (completion, prompt, dataset columns, returned value) as one JSON file."""
+    n = len(completions)
+    columns = {
+        key: value
+        for key, value in kwargs.items()
+        if key not in _CONTEXT_KEYS
+        and isinstance(value, Sequence)
+        and not isinstance(value, str)
+        and len(value) == n
+    }
+    rows = []
+    for i in fault.rows:
+        row: dict[str, Any] = {"row": i, "completion": completions[i]}
+        if i in fault.values:
+            row["returned"] = repr(fault.values[i])
+        row.update({key: value[i] for key, value in columns.items() if key != "completion_ids"})
+        rows.append(row)
+    payload = {"reward": reward, "plugin": plugin, "step": step, "problem": fault.problem, "rows": rows}
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = f"step{step if step is not None else 'unknown'}-{_safe(reward)}"
+    path = directory / f"{stem}.json"
+    counter = 1
+    while path.exists():  # one file per fault, even when a step faults twice
+        counter += 1
+        path = directory / f"{stem}-{counter}.json"
+    path.write_text(json.dumps(payload, indent=2, default=repr) + "\n", encoding="utf-8")
+    return path
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "reward"

@@ -1,0 +1,203 @@
+"""Turn the recipe's reward blocks into the callables TRL's GRPOTrainer receives as ``reward_funcs``.
+
+Each reward plugin is wrapped in a :class:`GuardedReward`, which TRL calls as
+``f(prompts=, completions=, completion_ids=, trainer_state=, log_extra=, log_metric=, **columns)``. The
+wrapper passes everything on to the plugin, checks what comes back (see :mod:`grail_rl.rewards.faults`),
+and reports the values to a :class:`~grail_rl.rewards.diagnostics.RewardDiagnostics` shared by all the
+rewards of the run. Nothing here imports torch or TRL::
+
+    funcs, weights = build_reward_functions(
+        [(plugins.rewards.get(b.name), b.plugin_options(), b.weight, b.on_fault) for b in recipe.rewards],
+        fault_dir=output_dir / "reward_faults",
+    )
+    GRPOTrainer(..., reward_funcs=funcs, args=GRPOConfig(..., reward_weights=weights))
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from grail_rl.errors import GrailError
+from grail_rl.plugins.base import PluginConfig, RewardFunction
+from grail_rl.plugins.registry import PluginSpec
+from grail_rl.rewards.diagnostics import RewardDiagnostics
+from grail_rl.rewards.faults import Fault, RewardFault, bad_value, save_fault
+from grail_rl.rewards.weights import normalise_weights
+
+logger = logging.getLogger(__name__)
+
+OnFault = Literal["stop", "abstain"]
+ON_FAULT_CHOICES: tuple[str, ...] = ("stop", "abstain")
+
+RewardEntry = tuple[PluginSpec, PluginConfig | Mapping[str, Any] | None, float, str]
+
+
+class GuardedReward:
+    """One reward plugin as TRL sees it: named like the plugin, with its faults caught and reported."""
+
+    def __init__(
+        self,
+        reward: RewardFunction,
+        *,
+        plugin: str,
+        on_fault: OnFault = "stop",
+        fault_dir: Path | None = None,
+        diagnostics: RewardDiagnostics | None = None,
+    ):
+        if on_fault not in ON_FAULT_CHOICES:
+            raise GrailError(
+                f"reward '{reward.name}': on_fault must be 'stop' or 'abstain', got {on_fault!r}"
+            )
+        self.reward = reward
+        self.plugin = plugin
+        self.on_fault = on_fault
+        self.fault_dir = fault_dir
+        self.diagnostics = diagnostics
+        self.__name__ = reward.name  # TRL logs each reward as rewards/<__name__>/mean
+        self.faulty_rows_total = 0
+        self._saved_abstained_fault = False
+
+    def __repr__(self) -> str:
+        return f"GuardedReward({self.__name__!r}, plugin={self.plugin!r}, on_fault={self.on_fault!r})"
+
+    def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+        n = len(completions)
+        everything = list(range(n))
+        fault: Fault | None = None
+        cause: BaseException | None = None
+        try:
+            values = self.reward(completions, **kwargs)
+        except Exception as exc:  # any failure inside a plugin becomes a fault that names it
+            fault, cause = Fault(f"raised {type(exc).__name__}: {exc}", everything, {}), exc
+        else:
+            if not isinstance(values, Sequence) or isinstance(values, str | bytes):
+                fault = Fault(
+                    f"returned a {type(values).__name__} instead of a list of numbers", everything, {}
+                )
+            elif len(values) != n:
+                fault = Fault(f"returned {len(values)} values for {n} completions", everything, {})
+            else:
+                fault = _bad_rows(values)
+
+        if fault is None:
+            result = [v if v is None or type(v) is float else float(v) for v in values]
+            faulty = 0
+        else:
+            self._handle(fault, completions, kwargs, cause)
+            result = [None] * n if fault.rows == everything else list(values)
+            for i in fault.rows:
+                result[i] = None
+            result = [v if v is None or type(v) is float else float(v) for v in result]
+            faulty = len(fault.rows)
+            self.faulty_rows_total += faulty
+
+        log_metric = kwargs.get("log_metric")
+        if self.diagnostics is not None:
+            self.diagnostics.report(
+                self.__name__,
+                completions,
+                result,
+                log_metric if callable(log_metric) else None,
+                faulty_rows=faulty if self.on_fault == "abstain" else None,
+            )
+        return result
+
+    def _handle(
+        self, fault: Fault, completions: Sequence[Any], kwargs: Mapping[str, Any], cause: BaseException | None
+    ):
+        """Stop (raise :class:`RewardFault`) or, with ``on_fault: abstain``, warn and let the rows abstain."""
+        step = getattr(kwargs.get("trainer_state"), "global_step", None)
+        where = (
+            f"reward '{self.__name__}' (plugin '{self.plugin}') at step {step if step is not None else '?'}"
+        )
+        save = self.fault_dir is not None and (self.on_fault == "stop" or not self._saved_abstained_fault)
+        saved_to = None
+        if save:
+            saved_to = save_fault(
+                self.fault_dir,  # type: ignore[arg-type]
+                reward=self.__name__,
+                plugin=self.plugin,
+                step=step,
+                fault=fault,
+                completions=completions,
+                kwargs=kwargs,
+            )
+            self._saved_abstained_fault = self.on_fault == "abstain"
+        saved = f"; the offending completions are in {saved_to}" if saved_to else ""
+        if self.on_fault == "abstain":
+            logger.warning(
+                "%s %s; %d row(s) abstain (on_fault: abstain)%s", where, fault.problem, len(fault.rows), saved
+            )
+            return
+        if saved_to is None:
+            saved = "; no fault directory was given, so the completions were not saved"
+        raise RewardFault(
+            f"{where} {fault.problem}{saved}. Fix the reward, or set on_fault: abstain on its recipe block "
+            "to treat such rows as abstentions.",
+            reward=self.__name__,
+            plugin=self.plugin,
+            step=step,
+            saved_to=saved_to,
+        ) from cause
+
+
+def _bad_rows(values: Sequence[Any]) -> Fault | None:
+    # Fast screen first: a finite float satisfies v - v == 0.0; NaN and inf do not. Only the rows that fail
+    # the screen (ints, None, junk) get the full check.
+    suspects = [i for i, v in enumerate(values) if not (type(v) is float and v - v == 0.0) and v is not None]
+    problems = {i: why for i in suspects if (why := bad_value(values[i])) is not None}
+    if not problems:
+        return None
+    first = min(problems)
+    detail = f"row {first}: {values[first]!r} is {problems[first]}"
+    return Fault(
+        f"returned {len(problems)} unusable value(s) of {len(values)} ({detail})",
+        sorted(problems),
+        {i: values[i] for i in problems},
+    )
+
+
+def build_reward_functions(
+    entries: Sequence[RewardEntry],
+    *,
+    fault_dir: Path | str | None = None,
+    diagnostics: RewardDiagnostics | None = None,
+) -> tuple[list[GuardedReward], list[float]]:
+    """Build the reward callables and their normalised weights from ``(spec, config, weight, on_fault)``.
+
+    ``config`` is the plugin's validated Config (or a plain mapping, or None for the defaults). The
+    callables share one :class:`RewardDiagnostics` (``diagnostics``, or a new one), reachable as
+    ``funcs[i].diagnostics``. Faults are saved under ``fault_dir`` when it is given.
+    """
+    if not entries:
+        raise GrailError("no rewards configured: a recipe needs at least one entry under 'rewards'")
+    names = [spec.name for spec, *_ in entries]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise GrailError(
+            f"reward(s) {', '.join(repr(d) for d in duplicates)} appear more than once; TRL logs rewards by name, "
+            "so each reward may appear once"
+        )
+    shared = diagnostics if diagnostics is not None else RewardDiagnostics(names)
+    directory = Path(fault_dir) if fault_dir is not None else None
+    funcs = []
+    for spec, config, _weight, on_fault in entries:
+        if isinstance(config, PluginConfig) and not isinstance(config, spec.config_class):
+            raise GrailError(
+                f"reward '{spec.name}' got a {type(config).__name__}, expected {spec.config_class.__name__}"
+            )
+        reward = spec.build(dict(config) if isinstance(config, Mapping) else config)
+        funcs.append(
+            GuardedReward(
+                reward,
+                plugin=spec.source.plugin,
+                on_fault=on_fault,
+                fault_dir=directory,
+                diagnostics=shared,  # type: ignore[arg-type]
+            )
+        )
+    weights = normalise_weights([weight for _, _, weight, _ in entries], expected=len(entries))
+    return funcs, weights

@@ -51,8 +51,10 @@ def _list(kind: str, as_json: bool) -> None:
         warn_failures(plugins, err)
         return
     table = Table(title=f"Installed {registry.label} plugins", title_justify="left")
-    for column in ("name", "plugin", "distribution", "description", "options (default)"):
-        table.add_column(column, overflow="fold")
+    for column in ("name", "plugin", "distribution"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("description", ratio=1, min_width=20)
+    table.add_column("options (default)", no_wrap=True)
     for spec in registry:
         dist = f"{spec.source.distribution or '-'} {spec.source.version or ''}".strip()
         table.add_row(spec.name, spec.source.plugin, dist, spec.description, _options_text(spec))

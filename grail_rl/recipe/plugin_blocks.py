@@ -57,14 +57,13 @@ def block_model(spec: PluginSpec) -> type:
     """The recipe block model for one plugin."""
     model = create_model(
         f"{spec.kind.title().replace('_', '')}Block_{spec.name}",
-        __base__=(spec.config_class,),
+        __base__=(spec.config_class, PluginBlockMixin),
         __doc__=spec.description,
         name=(Literal[spec.name], Field(description=f"The {spec.kind.replace('_', ' ')} plugin to use.")),
         **_EXTRA_FIELDS[spec.kind],
     )
-    # Frozen recipe blocks even when a plugin author forgot; the mixin adds plugin_options()/build().
-    block = type(model.__name__, (model, PluginBlockMixin), {"plugin_spec": spec, "__module__": __name__})
-    return block
+    model.plugin_spec = spec  # a ClassVar (declared on the mixin), not a field
+    return model
 
 
 def block_union(registry: Registry) -> Any:

@@ -1,0 +1,178 @@
+"""Read raw records from one data source, streaming: JSONL, rendered-prompt JSONL, Parquet, CSV, a folder
+saved by ``datasets.save_to_disk``, or a hub dataset id.
+
+:func:`iter_records` yields ``(row_number, record)`` where ``record`` is a mapping or, for a line that is
+not even JSON, a :class:`RowDropped`. A file that is not the format its extension says raises one
+:class:`GrailError` naming the file (and the row, where there is one), never a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from grail_rl.data.schema import RowDropped
+from grail_rl.errors import GrailError
+
+Record = Mapping[str, Any] | RowDropped
+EXTENSIONS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".csv": "csv"}
+_BATCH = 4096
+
+
+def detect_format(path: Path, declared: str = "auto") -> str:
+    """The reader for ``path``: the declared format, else by extension; a folder is a saved dataset.
+    JSONL whose first record has ``messages`` and no slate is rendered-prompt JSONL."""
+    if declared != "auto":
+        return declared
+    if path.is_dir():
+        return "arrow"
+    fmt = EXTENSIONS.get(path.suffix.lower())
+    if fmt is None:
+        raise GrailError(
+            f"{path}: cannot tell the format from the extension '{path.suffix}'; "
+            "use .jsonl, .parquet, .csv or a saved dataset folder, or set format: in the data source"
+        )
+    if fmt == "jsonl" and _looks_rendered(path):
+        return "rendered"
+    return fmt
+
+
+def _looks_rendered(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            for line in fh:
+                if line.strip():
+                    first = json.loads(line)
+                    return isinstance(first, dict) and "messages" in first and not (
+                        "slate_items_json" in first or "slate_items" in first
+                    )
+    except (ValueError, OSError):
+        return False
+    return False
+
+
+def iter_records(
+    path: Path | None = None, *, fmt: str = "auto", hub: str | None = None, split: str | None = None
+) -> Iterator[tuple[int, Record]]:
+    """Every record of one source with its 1-based row number, streamed."""
+    if hub is not None:
+        yield from _iter_hub(hub, split)
+        return
+    assert path is not None
+    fmt = detect_format(path, fmt)
+    if fmt == "jsonl":
+        yield from _iter_jsonl(path)
+    elif fmt == "rendered":
+        from grail_rl.data.rendered import rendered_to_record
+
+        for n, rec in _iter_jsonl(path):
+            if isinstance(rec, RowDropped):
+                yield n, rec
+                continue
+            try:
+                yield n, rendered_to_record(rec)
+            except RowDropped as exc:
+                yield n, exc
+    elif fmt == "csv":
+        yield from _iter_csv(path)
+    elif fmt == "parquet":
+        yield from _iter_parquet(path)
+    elif fmt == "arrow":
+        yield from _iter_saved(path, split)
+    else:  # pragma: no cover - DataSource.format is a Literal
+        raise GrailError(f"{path}: unknown format {fmt!r}")
+
+
+def _iter_jsonl(path: Path) -> Iterator[tuple[int, Record]]:
+    parsed_any = False
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise GrailError(
+                    f"{path}: row {n} is not UTF-8 text; is this really a JSONL file (one JSON object per line)?"
+                ) from None
+            except json.JSONDecodeError as exc:
+                if not parsed_any and n == 1 and not raw.lstrip().startswith((b"{", b"[")):
+                    raise GrailError(
+                        f"{path}: row 1 is not JSON ({exc.msg}); is this really a JSONL file "
+                        "(one JSON object per line)?"
+                    ) from None
+                yield n, RowDropped("malformed_json", f"{exc.msg} at char {exc.pos}")
+                continue
+            parsed_any = True
+            if not isinstance(record, dict):
+                yield n, RowDropped("wrong_type", f"the line holds a JSON {type(record).__name__}, not an object")
+                continue
+            yield n, record
+
+
+def _iter_csv(path: Path) -> Iterator[tuple[int, Record]]:
+    csv.field_size_limit(1 << 30)  # slate/history JSON columns are long
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            for n, record in enumerate(reader, 1):
+                if None in record:  # more cells than header columns
+                    yield n, RowDropped("wrong_type", f"row has {len(record[None]) } extra cells")  # type: ignore[index]
+                    continue
+                yield n, {k: (v if v != "" else None) for k, v in record.items()}
+    except UnicodeDecodeError:
+        raise GrailError(f"{path}: not UTF-8 text; is this really a CSV file?") from None
+    except csv.Error as exc:
+        raise GrailError(f"{path}: not a readable CSV file ({exc})") from None
+
+
+def _iter_parquet(path: Path) -> Iterator[tuple[int, Record]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise GrailError(f"{path}: not a Parquet file ({exc})") from None
+    n = 0
+    for batch in parquet.iter_batches(batch_size=_BATCH):
+        for record in batch.to_pylist():
+            n += 1
+            yield n, record
+
+
+def _rows_of(dataset: Any) -> Iterator[tuple[int, Record]]:
+    n = 0
+    for batch in dataset.iter(batch_size=_BATCH):
+        keys = list(batch)
+        for values in zip(*(batch[k] for k in keys), strict=True):
+            n += 1
+            yield n, dict(zip(keys, values, strict=True))
+
+
+def _iter_saved(path: Path, split: str | None) -> Iterator[tuple[int, Record]]:
+    import datasets
+
+    try:
+        loaded = datasets.load_from_disk(str(path))
+    except (FileNotFoundError, ValueError) as exc:
+        raise GrailError(f"{path}: not a folder saved by datasets.save_to_disk ({exc})") from None
+    if isinstance(loaded, datasets.DatasetDict):
+        if split is None or split not in loaded:
+            raise GrailError(f"{path}: holds splits {', '.join(loaded)}; set split: to one of them")
+        loaded = loaded[split]
+    yield from _rows_of(loaded)
+
+
+def _iter_hub(hub: str, split: str | None) -> Iterator[tuple[int, Record]]:
+    import datasets
+
+    try:
+        stream = datasets.load_dataset(hub, split=split or "train", streaming=True)
+    except Exception as exc:  # the hub raises many types (offline, missing repo, gated...)
+        raise GrailError(f"hub dataset {hub!r} (split {split or 'train'!r}) could not be loaded: {exc}") from None
+    for n, record in enumerate(stream, 1):
+        yield n, record

@@ -7,8 +7,7 @@ and reports the values to a :class:`~grail_rl.rewards.diagnostics.RewardDiagnost
 rewards of the run. Nothing here imports torch or TRL::
 
     funcs, weights = build_reward_functions(
-        [(plugins.rewards.get(b.name), b.plugin_options(), b.weight, b.on_fault) for b in recipe.rewards],
-        fault_dir=output_dir / "reward_faults",
+        entries_from_blocks(recipe.rewards), fault_dir=output_dir / "reward_faults"
     )
     GRPOTrainer(..., reward_funcs=funcs, args=GRPOConfig(..., reward_weights=weights))
 """
@@ -158,6 +157,11 @@ def _bad_rows(values: Sequence[Any]) -> Fault | None:
         sorted(problems),
         {i: values[i] for i in problems},
     )
+
+
+def entries_from_blocks(blocks: Sequence[Any]) -> list[RewardEntry]:
+    """``(spec, config, weight, on_fault)`` for each recipe reward block (``recipe.rewards``)."""
+    return [(block.plugin_spec, block.plugin_options(), block.weight, block.on_fault) for block in blocks]
 
 
 def build_reward_functions(

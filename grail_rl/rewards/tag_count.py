@@ -32,8 +32,6 @@ class TagCountReward(RewardFunction):
 
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
         markers = MARKERS + OPINION_MARKERS if self.config.opinion else MARKERS  # type: ignore[attr-defined]
-        share = 1.0 / len(markers)
-        return [
-            sum(share for marker in markers if text.count(marker) == 1)
-            for text in completion_texts(completions)
-        ]
+        total = len(markers)
+        # hits / total rather than a sum of shares: six sixths summed are not exactly 1.0.
+        return [sum(text.count(m) == 1 for m in markers) / total for text in completion_texts(completions)]

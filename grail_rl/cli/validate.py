@@ -6,7 +6,6 @@ import json
 
 import click
 import yaml
-
 from rich.console import Console
 
 from grail_rl.cli.listing import warn_failures

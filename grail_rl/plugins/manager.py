@@ -141,9 +141,9 @@ class Plugins:
                 if impl.plugin is not plugin:
                     continue
 
-                def register(cls: Any, _registry: Registry = registry) -> None:
+                def register(cls: Any, _registry: Registry = registry, _kind: str = kind) -> None:
                     spec = _registry.register(cls, source)
-                    registered.setdefault(kind, []).append(spec.name)
+                    registered.setdefault(_kind, []).append(spec.name)
 
                 try:
                     impl.function(**{arg: register for arg in impl.argnames})

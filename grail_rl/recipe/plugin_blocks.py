@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BeforeValidator, Field, create_model
 
 from grail_rl.plugins.base import PluginConfig
-from grail_rl.plugins.registry import PluginSpec, Registry, RESERVED_KEYS
+from grail_rl.plugins.registry import RESERVED_KEYS, PluginSpec, Registry
 
 
 class PluginBlockMixin:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
-from pydantic_core import PydanticUndefined, to_jsonable_python
+from pydantic_core import to_jsonable_python
 
 from grail_rl.plugins.manager import BUILTIN_DISTRIBUTION, load_plugins
 from grail_rl.recipe.error_messages import _members

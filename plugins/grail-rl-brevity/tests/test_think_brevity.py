@@ -1,6 +1,7 @@
 """The example plugin's own tests, written the way a plugin author would, with grail_rl.testing."""
 
 import grail_rl_brevity
+
 from grail_rl.testing import check_reward_contract, isolated_plugins
 
 

@@ -95,5 +95,8 @@ def pearson(pairs: Sequence[tuple[float, float]]) -> float | None:
     mean_y = math.fsum(y for _, y in pairs) / n
     sxx = math.fsum((x - mean_x) ** 2 for x, _ in pairs)
     syy = math.fsum((y - mean_y) ** 2 for _, y in pairs)
+    scale = math.sqrt(sxx) * math.sqrt(syy)
+    if scale == 0.0 or not math.isfinite(scale):  # squares that underflow or overflow: no usable r
+        return None
     sxy = math.fsum((x - mean_x) * (y - mean_y) for x, y in pairs)
-    return max(-1.0, min(1.0, sxy / math.sqrt(sxx * syy)))
+    return max(-1.0, min(1.0, sxy / scale))

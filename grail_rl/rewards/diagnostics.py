@@ -86,17 +86,23 @@ def correlations(batch: dict[str, list[float | None]], names: Sequence[str]) -> 
 
 def pearson(pairs: Sequence[tuple[float, float]]) -> float | None:
     """Pearson's r of (x, y) pairs; None with fewer than two pairs or when either side is constant."""
-    n = len(pairs)
+    xs = [x for x, _ in pairs]
+    ys = [y for _, y in pairs]
     # Constant sides are caught exactly: with rounding, a sum of squares over equal values may come out
     # as a tiny positive number and produce a meaningless r.
-    if n < 2 or len({x for x, _ in pairs}) < 2 or len({y for _, y in pairs}) < 2:
+    if len(pairs) < 2 or len(set(xs)) < 2 or len(set(ys)) < 2:
         return None
-    mean_x = math.fsum(x for x, _ in pairs) / n
-    mean_y = math.fsum(y for _, y in pairs) / n
-    sxx = math.fsum((x - mean_x) ** 2 for x, _ in pairs)
-    syy = math.fsum((y - mean_y) ** 2 for _, y in pairs)
-    scale = math.sqrt(sxx) * math.sqrt(syy)
-    if scale == 0.0 or not math.isfinite(scale):  # squares that underflow or overflow: no usable r
+    xs, ys = _centred(xs), _centred(ys)
+    scale = math.sqrt(math.fsum(x * x for x in xs)) * math.sqrt(math.fsum(y * y for y in ys))
+    if scale == 0.0:  # spreads so small against the values that they vanish in rounding
         return None
-    sxy = math.fsum((x - mean_x) * (y - mean_y) for x, y in pairs)
-    return max(-1.0, min(1.0, sxy / scale))
+    return max(-1.0, min(1.0, math.fsum(x * y for x, y in zip(xs, ys, strict=True)) / scale))
+
+
+def _centred(values: list[float]) -> list[float]:
+    # r does not change with the scale of a side; dividing by the largest magnitude first keeps every
+    # square finite, whatever size of numbers a reward returns.
+    top = max(abs(v) for v in values)
+    scaled = [v / top for v in values]
+    mean = math.fsum(scaled) / len(scaled)
+    return [v - mean for v in scaled]

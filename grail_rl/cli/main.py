@@ -22,6 +22,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "list-discriminators": "grail_rl.cli.listing:list_discriminators",
     "plugins": "grail_rl.cli.listing:plugins_command",
     "validate": "grail_rl.cli.validate:validate",
+    "data": "grail_rl.cli.data_cmds:data",
+    "preview": "grail_rl.cli.preview_cmd:preview",
 }
 
 

@@ -174,5 +174,4 @@ def _iter_hub(hub: str, split: str | None) -> Iterator[tuple[int, Record]]:
         stream = datasets.load_dataset(hub, split=split or "train", streaming=True)
     except Exception as exc:  # the hub raises many types (offline, missing repo, gated...)
         raise GrailError(f"hub dataset {hub!r} (split {split or 'train'!r}) could not be loaded: {exc}") from None
-    for n, record in enumerate(stream, 1):
-        yield n, record
+    yield from enumerate(stream, 1)

@@ -8,8 +8,9 @@ and score a chat-message list exactly like the same text as a string.
 from __future__ import annotations
 
 import math
+import re
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from grail_rl.rewards.accuracy import AccuracyReward
@@ -137,3 +138,52 @@ def test_cosine_length_always_prefers_right_over_wrong(length: int) -> None:
         ["<answer>1</answer>", "<answer>2</answer>"], completion_ids=[[0] * length] * 2, gold_index=[1, 1]
     )
     assert right > wrong
+
+
+# The format rule as one plain pattern: slow, but obviously the documented rule.
+FORMAT_REFERENCE = re.compile(
+    r"\s*<think>(.*?)</think>\s*<answer>\s*\d{1,9}\s*</answer>\s*"
+    r"(?:<opinion>\s*(increase|decrease|no_change)\s*</opinion>\s*)?",
+    re.DOTALL | re.ASCII,
+)
+TAG_IN_BODY = re.compile(r"</?(?:think|answer|opinion)\s*>", re.IGNORECASE | re.ASCII)
+format_piece = st.one_of(
+    st.sampled_from(TAGS + ["</THINK>", "<Answer>", "</think >", "3", "12", "3.", "<opinion>up</opinion>"]),
+    st.sampled_from(["increase", "no_change", "<", ">", "\t", "\u00a0"]),
+    st.text(max_size=6),
+)
+format_text = st.lists(format_piece, max_size=25).map("".join)
+whitespace = st.sampled_from(["", " ", "\n", "\n\n", "\t"])
+# Mostly well-formed completions, each part possibly swapped for junk: finds the edges of the rule.
+near_valid = st.builds(
+    "".join,
+    st.tuples(
+        whitespace,
+        st.sampled_from(["<think>", "<think>", "<THINK>", ""]),
+        st.one_of(st.just("Option 2 fits."), format_text),
+        st.sampled_from(["</think>", "</think>", "</think >"]),
+        whitespace,
+        st.sampled_from(["<answer>", "<answer>", "<answer>\n"]),
+        st.sampled_from(["2", " 3 ", "007", "1234567890", "-1", "2.", "option 2"]),
+        st.sampled_from(["</answer>", "</answer>", "</answer>\n"]),
+        st.sampled_from(
+            ["", "", "<opinion>increase</opinion>", "<opinion> no_change </opinion>", "<opinion>up</opinion>"]
+        ),
+        st.one_of(whitespace, format_text),
+    ),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(format_text, near_valid))
+def test_format_matches_the_one_pattern_reference(text: str) -> None:
+    match = FORMAT_REFERENCE.fullmatch(text)
+    ok = match is not None and TAG_IN_BODY.search(match[1]) is None
+    expected = {
+        "optional": float(ok),
+        "required": float(ok and match[2] is not None),
+        "forbidden": float(ok and match[2] is None),
+    }
+    event("valid" if ok else "invalid")
+    for mode, value in expected.items():
+        assert FormatReward(FormatReward.Config(opinion=mode))([text]) == [value], mode

@@ -17,14 +17,34 @@ from pydantic import Field
 from grail_rl.plugins.base import PluginConfig, RewardFunction
 from grail_rl.rewards.columns import completion_texts
 
-# A lazy think body plus a check of its content afterwards: cheaper than a tempered pattern that tests
-# every character for a tag, and it still rejects "<think>a</think>b</think>..." (the body holds a tag).
-_FORMAT_RE = re.compile(
-    r"\s*<think>(.*?)</think>\s*<answer>\s*\d{1,9}\s*</answer>\s*"
-    r"(?:<opinion>\s*(increase|decrease|no_change)\s*</opinion>\s*)?",
-    re.DOTALL | re.ASCII,
+# The structure is checked in pieces rather than with one pattern and a lazy "<think>(.*?)</think>" body:
+# stepping a lazy body through 500 characters made the reward ten times slower than the answer parser.
+# The body ends at the first "</think>" (a later one would put a tag inside the body, which is invalid).
+_OPEN_RE = re.compile(r"\s*<think>", re.ASCII)
+_TAIL_RE = re.compile(
+    r"\s*<answer>\s*\d{1,9}\s*</answer>\s*(?:<opinion>\s*(increase|decrease|no_change)\s*</opinion>\s*)?",
+    re.ASCII,
 )
 _ANY_TAG_RE = re.compile(r"</?(?:think|answer|opinion)\s*>", re.IGNORECASE | re.ASCII)
+_CLOSE = "</think>"
+
+
+def structure(text: str) -> tuple[bool, bool]:
+    """(whether ``text`` has the strict structure, whether it ends with an opinion block)."""
+    opened = _OPEN_RE.match(text)
+    if opened is None:
+        return False, False
+    start = opened.end()
+    close = text.find(_CLOSE, start)
+    if close < 0:
+        return False, False
+    # Only a body holding "<" can hold a tag; the plain find spares the regex on most bodies.
+    if text.find("<", start, close) >= 0 and _ANY_TAG_RE.search(text, start, close) is not None:
+        return False, False
+    tail = _TAIL_RE.fullmatch(text, close + len(_CLOSE))
+    if tail is None:
+        return False, False
+    return True, tail[1] is not None
 
 
 class FormatConfig(PluginConfig):
@@ -43,15 +63,13 @@ class FormatReward(RewardFunction):
 
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
         opinion = self.config.opinion  # type: ignore[attr-defined]
-        fullmatch = _FORMAT_RE.fullmatch
-        tag = _ANY_TAG_RE.search
         rewards: list[float | None] = []
         for text in completion_texts(completions):
-            match = fullmatch(text)
-            if match is None or tag(match[1]) is not None:
+            ok, has_opinion = structure(text)
+            if not ok:
                 rewards.append(0.0)
             elif opinion == "optional":
                 rewards.append(1.0)
             else:
-                rewards.append(float((match[2] is not None) == (opinion == "required")))
+                rewards.append(float(has_opinion == (opinion == "required")))
         return rewards

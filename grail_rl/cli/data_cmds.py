@@ -38,11 +38,11 @@ def audit(data_path: Path, fmt: str, split: str | None, as_json: bool, fail_on_l
     """Check DATA for answer leaks: gold position against uniform per slate size, metadata asymmetry
     between the gold and the other options, and the accuracy of trivial rules against random choice."""
     from grail_rl.data.audit import audit_rows
-    from grail_rl.data.dataset import read_source
+    from grail_rl.data.dataset import PathSource, read_source
     from grail_rl.data.sources import detect_format
 
     drops = DropReport(split="audit")
-    source = _PathSource(data_path, detect_format(data_path, fmt), split)
+    source = PathSource(data_path, detect_format(data_path, fmt), split)
     rows = read_source(source, "audit", 0, drops)
     drops.kept = len(rows)
     report = audit_rows(rows.take(list(range(len(rows)))))
@@ -53,16 +53,6 @@ def audit(data_path: Path, fmt: str, split: str | None, as_json: bool, fail_on_l
         _echo_lines(report.lines())
     if fail_on_leak and any(level == "LEAK" for level, _ in report.findings()):
         sys.exit(1)
-
-
-class _PathSource:
-    """The bits of a recipe DataSource that reading one file needs."""
-
-    def __init__(self, path: Path, fmt: str, split: str | None):
-        self.path, self.format, self.split, self.hub, self.weight, self.max_rows = path, fmt, split, None, None, None
-
-    def label(self) -> str:
-        return self.path.name
 
 
 @data.command("import-rendered")

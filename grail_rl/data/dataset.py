@@ -49,6 +49,21 @@ class SourceRows:
                 yield json.loads(text)
 
 
+@dataclass(frozen=True)
+class PathSource:
+    """A local file or folder read without a recipe (the ``data audit`` command, tests)."""
+
+    path: Path
+    format: str = "auto"
+    split: str | None = None
+    hub: None = None
+    weight: None = None
+    max_rows: None = None
+
+    def label(self) -> str:
+        return self.path.name
+
+
 def read_source(source: Any, split: str, seed: int, report: DropReport) -> SourceRows:
     """Validate every record of ``source`` (a DataSource or a path), recording drops in ``report``."""
     import pyarrow as pa

@@ -62,7 +62,7 @@ SURVEY_FIELDS: tuple[str, ...] = (
 ITEM_FIELDS = ("id", "title", "channel_title", "duration", "view_count", "like_count", "comment_count")
 COUNT_FIELDS = ("view_count", "like_count", "comment_count")
 _TEXT_FIELDS = ("viewer_text", "viewpoint_text", "highlights_text")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
 

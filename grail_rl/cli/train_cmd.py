@@ -1,0 +1,50 @@
+"""``grail-rl train RECIPE [--set K=V ...] [--learning_rate 2e-6 ...] [--resume [PATH]]``.
+
+Validates the recipe first (no torch imported until it is valid), then runs
+:func:`grail_rl.training.run.run_training`. Under ``torchrun`` or ``accelerate launch`` every process runs
+this command; only rank 0 prints the summary.
+"""
+
+from __future__ import annotations
+
+import click
+
+from grail_rl.cli.validate import recipe_options
+
+
+def resume_option(command: click.Command) -> click.Command:
+    return click.option(
+        "--resume",
+        "resume",
+        is_flag=False,
+        flag_value="latest",
+        default=None,
+        metavar="[PATH]",
+        help="Resume from the newest complete checkpoint of output.dir, or from the checkpoint PATH.",
+    )(command)
+
+
+@recipe_options
+@resume_option
+@click.command("train")
+@click.argument("recipe", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--no-eval", is_flag=True, help="Skip the accuracy evaluation after training.")
+@click.option(
+    "--quiet", is_flag=True, help="No progress bar or per-step lines (the log files are still written)."
+)
+@click.pass_context
+def train(
+    ctx: click.Context, recipe: str, sets: tuple[str, ...], resume: str | None, no_eval: bool, quiet: bool
+):
+    """Train with GRPO as RECIPE says; write checkpoints, logs and an evaluation into output.dir.
+
+    Trainer fields can be overridden TRL-style (--learning_rate 2e-6). Exits 2 on a recipe problem.
+    """
+    from grail_rl.recipe.loader import load_recipe
+
+    loaded = load_recipe(recipe, sets=sets, trainer_args=ctx.args)
+    from grail_rl.training.run import run_training
+    from grail_rl.training.summary import print_summary
+
+    result = run_training(loaded, resume=resume, console=not quiet, evaluate=not no_eval)
+    print_summary(result)

@@ -1,0 +1,60 @@
+"""Baselines a model's accuracy is read against: random, most-frequent position, trivial rules, ceiling.
+
+- ``random``: the expected accuracy of a uniform pick, the mean of 1/n_options;
+- ``most_frequent_position``: always answer the gold position seen most often in the *training* rows
+  (in-sample on the evaluated rows when no training rows are given, and labelled so);
+- ``always_first`` / ``always_last``: the trivial rules; ``always_last`` exposes the gun-data leak
+  (DOMAIN.md section 2);
+- ``synthetic_ceiling``: the ideal predictor's accuracy, reported by the synthetic data generator.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from grail_rl.evaluation.metrics import Prediction, rate
+
+
+def _accuracy_of(rows: Sequence[tuple[int, int]], pick: Any) -> dict[str, Any]:
+    correct = sum(1 for gold, n in rows if pick(n) == gold)
+    return rate(correct, len(rows))
+
+
+def baselines(
+    rows: Sequence[tuple[int, int]],
+    *,
+    train_rows: Sequence[tuple[int, int]] | None = None,
+    synthetic_ceiling: float | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Baselines for evaluated ``rows`` of (gold_index, n_options)."""
+    out: dict[str, dict[str, Any]] = {}
+    n = len(rows)
+    expected = sum(1 / size for _, size in rows) / n if n else 0.0
+    out["random"] = {
+        "n": n,
+        "value": expected,
+        "note": "expected accuracy of a uniform pick (mean 1/n_options)",
+    }
+    fit = train_rows if train_rows else rows
+    if fit:
+        position = Counter(gold for gold, _ in fit).most_common(1)[0][0]
+        entry = _accuracy_of(rows, lambda size: position)
+        entry["note"] = f"always option {position}" + (
+            "" if train_rows else " (fitted on these rows: in-sample)"
+        )
+        out["most_frequent_position"] = entry
+    out["always_first"] = {**_accuracy_of(rows, lambda size: 1), "note": "always option 1"}
+    out["always_last"] = {**_accuracy_of(rows, lambda size: size), "note": "always the last option"}
+    if synthetic_ceiling is not None:
+        out["synthetic_ceiling"] = {
+            "n": n,
+            "value": synthetic_ceiling,
+            "note": "the ideal predictor (synthetic data)",
+        }
+    return out
+
+
+def rows_of(preds: Sequence[Prediction]) -> list[tuple[int, int]]:
+    return [(p.gold_index, p.n_options) for p in preds]

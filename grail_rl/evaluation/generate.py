@@ -1,0 +1,129 @@
+"""Run a model over an evaluation split: greedy answers, parsed with the rewards' answer parser.
+
+Evaluation never trains: the model is put in eval mode under ``torch.inference_mode`` (no gradients, no
+optimizer) and its previous mode is restored afterwards. An interrupted evaluation is written as a
+partial report (``eval-NAME.partial.json``) and the error is raised again, never reported as complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from grail_rl.evaluation.metrics import Prediction
+from grail_rl.evaluation.report import EvalReport, build_report
+from grail_rl.rewards.parser import answer_follows_think, parse_answer_text
+
+
+def _prediction(row: dict[str, Any], text: str, allow_bare_numbers: bool) -> Prediction:
+    return Prediction(
+        gold_index=int(row["gold_index"]),
+        n_options=int(row["n_options"]),
+        parsed_index=parse_answer_text(text, allow_bare_numbers=allow_bare_numbers),
+        formatted=answer_follows_think(text),
+        issue=row.get("issue"),
+        participant_study=row.get("participant_study"),
+    )
+
+
+def generate_answers(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Any],
+    *,
+    max_new_tokens: int = 128,
+    batch_size: int = 8,
+    chat_template_kwargs: dict[str, Any] | None = None,
+    on_batch: Callable[[list[str]], None] | None = None,
+) -> list[str]:
+    """Greedy completions for ``prompts`` (chat message lists or plain strings), in order."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    texts: list[str] = []
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(prompts), batch_size):
+                batch = prompts[start : start + batch_size]
+                rendered = [
+                    p
+                    if isinstance(p, str)
+                    else tokenizer.apply_chat_template(
+                        p, tokenize=False, add_generation_prompt=True, **(chat_template_kwargs or {})
+                    )
+                    for p in batch
+                ]
+                enc = tokenizer(rendered, return_tensors="pt", padding=True, add_special_tokens=False)
+                enc = {k: v.to(model.device) for k, v in enc.items()}
+                out = model.generate(
+                    **enc,
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=tokenizer.pad_token_id,
+                )
+                new = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+                texts.extend(new)
+                if on_batch is not None:
+                    on_batch(new)
+    finally:
+        tokenizer.padding_side = side
+        model.train(was_training)
+    return texts
+
+
+def evaluate_model(
+    model: Any,
+    tokenizer: Any,
+    dataset: Any,
+    *,
+    name: str,
+    out_dir: Path | None = None,
+    max_new_tokens: int = 128,
+    batch_size: int = 8,
+    allow_bare_numbers: bool = False,
+    train_rows: list[tuple[int, int]] | None = None,
+    synthetic_ceiling: float | None = None,
+    chat_template_kwargs: dict[str, Any] | None = None,
+) -> EvalReport:
+    """Evaluate ``model`` on every row of ``dataset`` (columns prompt, gold_index, n_options, ...)."""
+    rows = [dict(r) for r in dataset]
+    predictions: list[Prediction] = []
+
+    def collect(texts: list[str]) -> None:
+        for text in texts:
+            predictions.append(_prediction(rows[len(predictions)], text, allow_bare_numbers))
+
+    meta = {"max_new_tokens": max_new_tokens, "decoding": "greedy"}
+
+    def report() -> EvalReport:
+        return build_report(
+            name,
+            predictions,
+            expected_rows=len(rows),
+            train_rows=train_rows,
+            synthetic_ceiling=synthetic_ceiling,
+            meta=meta,
+        )
+
+    try:
+        generate_answers(
+            model,
+            tokenizer,
+            [r["prompt"] for r in rows],
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            chat_template_kwargs=chat_template_kwargs,
+            on_batch=collect,
+        )
+    except BaseException:
+        if out_dir is not None:
+            report().write(out_dir)  # marked partial by its row count
+        raise
+    result = report()
+    if out_dir is not None:
+        result.write(out_dir)
+    return result

@@ -1,0 +1,82 @@
+"""Next-click accuracy with 95 % Wilson intervals, parsed and format rates, and their breakdowns.
+
+One :class:`Prediction` per evaluated row. Accuracy counts a row correct when the parsed option equals
+``gold_index`` and lies in ``1..n_options``; unparsed rows count as wrong (they stay in the denominator).
+Breakdowns: by issue, by study, by slate size and by gold position. No torch here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+Z_95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What a model (or baseline) answered for one row."""
+
+    gold_index: int
+    n_options: int
+    parsed_index: int | None
+    formatted: bool = False
+    issue: str | None = None
+    participant_study: str | None = None
+
+    @property
+    def correct(self) -> bool:
+        return (
+            self.parsed_index is not None
+            and 1 <= self.parsed_index <= self.n_options
+            and (self.parsed_index == self.gold_index)
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "correct": self.correct}
+
+
+def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (0, 0 for n = 0)."""
+    if n <= 0:
+        return (0.0, 0.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def rate(successes: int, n: int) -> dict[str, Any]:
+    lo, hi = wilson_interval(successes, n)
+    return {"n": n, "k": successes, "value": successes / n if n else 0.0, "ci95": [lo, hi]}
+
+
+def summarise(preds: list[Prediction]) -> dict[str, Any]:
+    """Accuracy, parsed rate and format rate of ``preds``."""
+    n = len(preds)
+    return {
+        "n": n,
+        "accuracy": rate(sum(p.correct for p in preds), n),
+        "parsed_rate": rate(sum(p.parsed_index is not None for p in preds), n),
+        "format_rate": rate(sum(p.formatted for p in preds), n),
+    }
+
+
+def _group(preds: Iterable[Prediction], key: Callable[[Prediction], Any]) -> dict[str, dict[str, Any]]:
+    groups: dict[Any, list[Prediction]] = defaultdict(list)
+    for p in preds:
+        groups[key(p)].append(p)
+    return {str(k): summarise(v) for k, v in sorted(groups.items(), key=lambda kv: str(kv[0]))}
+
+
+def breakdowns(preds: list[Prediction]) -> dict[str, dict[str, dict[str, Any]]]:
+    return {
+        "issue": _group(preds, lambda p: p.issue),
+        "study": _group(preds, lambda p: p.participant_study),
+        "n_options": _group(preds, lambda p: p.n_options),
+        "gold_position": _group(preds, lambda p: p.gold_index),
+    }

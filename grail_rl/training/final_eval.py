@@ -1,0 +1,77 @@
+"""Accuracy of the trained model on the evaluation split(s), written beside the run.
+
+Greedy decoding with the recipe's completion limit; reports go to ``OUTPUT/eval/`` and are complete or
+marked partial (:mod:`grail_rl.evaluation.report`). The most-frequent-position baseline is fitted on the
+training rows; the synthetic ceiling is read from the synthetic set's metadata when the run used one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("grail_rl.training")
+EVAL_DIR = "eval"
+
+
+def synthetic_ceiling(recipe: Any) -> float | None:
+    """The ideal predictor's validation accuracy recorded by the synthetic generator, if the run used it."""
+    synthetic = getattr(recipe.data, "synthetic", None)
+    if synthetic is None or recipe.data.eval:
+        return None
+    from grail_rl.data.synth import SUMMARY_FILE
+
+    path = Path(synthetic.folder()) / SUMMARY_FILE
+    if path.is_file():
+        value = json.loads(path.read_text(encoding="utf-8")).get("ideal_accuracy")
+        if isinstance(value, int | float):
+            return float(value)
+    return None
+
+
+def train_rows(dataset: Any) -> list[tuple[int, int]] | None:
+    if dataset is None or "gold_index" not in dataset.column_names:
+        return None
+    return list(zip(dataset["gold_index"], dataset["n_options"], strict=True))
+
+
+def evaluate_sets(
+    model: Any,
+    tokenizer: Any,
+    sets: list[tuple[str, Any, float | None]],
+    output_dir: Path,
+    recipe: Any,
+    *,
+    fit_rows: list[tuple[int, int]] | None,
+) -> list[Any]:
+    """Evaluate ``model`` on each (name, dataset, ceiling) and write the reports under ``OUTPUT/eval``."""
+    from grail_rl.evaluation.generate import evaluate_model
+    from grail_rl.evaluation.report import summary_lines
+
+    reports = []
+    batch = max(recipe.trainer.per_device_eval_batch_size, 1)
+    for name, dataset, ceiling in sets:
+        report = evaluate_model(
+            model, tokenizer, dataset, name=name, out_dir=output_dir / EVAL_DIR,
+            max_new_tokens=recipe.trainer.max_completion_length, batch_size=batch,
+            train_rows=fit_rows, synthetic_ceiling=ceiling,
+            chat_template_kwargs=recipe.trainer.chat_template_kwargs,
+        )  # fmt: skip
+        for line in summary_lines(report):
+            logger.info(line)
+        reports.append(report)
+    return reports
+
+
+def evaluate_after_training(
+    trainer: Any, eval_dataset: Any, output_dir: Path, recipe: Any, extra: list | None = None
+):
+    """Evaluate the trained policy on the eval split (and ``extra`` (name, dataset) sets)."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    sets = [("eval", eval_dataset, synthetic_ceiling(recipe))]
+    sets += [(name, ds, None) for name, ds in (extra or [])]
+    return evaluate_sets(
+        model, trainer.processing_class, sets, output_dir, recipe, fit_rows=train_rows(trainer.train_dataset)
+    )

@@ -1,0 +1,74 @@
+"""The end-of-run summary: a reward curve per reward (from ``metrics.jsonl``) and accuracy vs baselines."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from grail_rl.training.callbacks import METRICS_FILE
+
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def reward_curves(output_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """(step, value) per reward (``rewards/<name>/mean``) and for the weighted ``reward``, training only."""
+    curves: dict[str, list[tuple[int, float]]] = {}
+    path = output_dir / METRICS_FILE
+    if not path.is_file():
+        return curves
+    for line in path.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        for key, value in record.items():
+            if not isinstance(value, int | float):
+                continue
+            if key == "reward" or (key.startswith("rewards/") and key.endswith("/mean")):
+                name = "reward (weighted)" if key == "reward" else key[len("rewards/") : -len("/mean")]
+                curves.setdefault(name, []).append((record["step"], float(value)))
+    return curves
+
+
+def sparkline(values: list[float], width: int = 40) -> str:
+    if not values:
+        return ""
+    if len(values) > width:  # average into ``width`` buckets
+        size = len(values) / width
+        values = [
+            sum(values[int(i * size) : max(int((i + 1) * size), int(i * size) + 1)])
+            / len(values[int(i * size) : max(int((i + 1) * size), int(i * size) + 1)])
+            for i in range(width)
+        ]
+    lo, hi = min(values), max(values)
+    span = hi - lo or 1.0
+    return "".join(_BARS[min(int((v - lo) / span * (len(_BARS) - 1)), len(_BARS) - 1)] for v in values)
+
+
+def summary_lines(result: Any) -> list[str]:
+    from grail_rl.evaluation.report import summary_lines as eval_lines
+
+    lines = [f"run: {result.output_dir} (step {result.global_step})"]
+    curves = reward_curves(result.output_dir)
+    if curves:
+        lines.append("reward curves (mean per logged step):")
+    for name, points in curves.items():
+        values = [v for _, v in points]
+        head = sum(values[: max(len(values) // 4, 1)]) / max(len(values) // 4, 1)
+        tail = sum(values[-max(len(values) // 4, 1) :]) / max(len(values) // 4, 1)
+        lines.append(f"  {name:<22} {sparkline(values)}  first quarter {head:.3f} -> last quarter {tail:.3f}")
+    for report in result.eval_reports:
+        lines += eval_lines(report)
+    if result.final_dir is not None:
+        lines.append(f"final model: {result.final_dir}")
+    return lines
+
+
+def print_summary(result: Any) -> None:
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    from rich.console import Console
+
+    console = Console()
+    console.rule("summary")
+    for line in summary_lines(result):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -24,6 +24,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "validate": "grail_rl.cli.validate:validate",
     "data": "grail_rl.cli.data_cmds:data",
     "preview": "grail_rl.cli.preview_cmd:preview",
+    "train": "grail_rl.cli.train_cmd:train",
+    "demo": "grail_rl.cli.demo_cmd:demo",
 }
 
 

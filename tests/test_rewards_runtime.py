@@ -92,6 +92,10 @@ class ScriptedReward(RewardFunction):
             return ["high"] + [1] * (n - 1)
         if mode == "scalar":
             return 1.0
+        if mode == "numpy":
+            import numpy as np
+
+            return np.array([0.25] * n, dtype=np.float32)
         if mode == "abstain":
             return [None if i % 2 else 1 for i in range(n)]
         return [float(i) for i in range(n)]
@@ -292,6 +296,23 @@ def test_abstentions_pass_through_as_none_and_ints_become_floats(plugins) -> Non
     assert all(type(v) is float for v in values if v is not None)
     assert logged["rewards/scripted/abstain_rate"] == 0.5
     assert "rewards/scripted/faulty_rows" not in logged  # only logged for on_fault: abstain
+
+
+def test_numpy_results_are_accepted_as_plain_floats(plugins) -> None:
+    funcs, _ = build_reward_functions([entry(plugins, "scripted", mode="numpy")])
+    values, _ = trl_call(funcs[0], ["a", "b"])
+    assert values == [0.25, 0.25] and all(type(v) is float for v in values)
+
+
+def test_numpy_columns_are_columns_not_scalars() -> None:
+    import numpy as np
+
+    from grail_rl.rewards.accuracy import AccuracyReward
+
+    assert AccuracyReward()([GOOD, GOOD], gold_index=np.array([2, 3]), n_options=np.array([4, 4])) == [
+        1.0,
+        0.0,
+    ]
 
 
 def test_all_rows_abstaining_is_not_a_fault(plugins) -> None:

@@ -25,7 +25,8 @@ def column(
                 f"reward '{reward}' needs the dataset column '{key}', which this batch does not have"
             )
         return None
-    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+    # Anything sized that is not text or a mapping is a column (lists from TRL, arrays from a caller).
+    if isinstance(values, str | bytes | Mapping) or not hasattr(values, "__len__"):
         return [values] * n
     if len(values) != n:
         raise ValueError(f"reward '{reward}': column '{key}' has {len(values)} values for {n} completions")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -45,7 +46,8 @@ def bad_value(value: Any) -> str | None:
     """Why ``value`` is not a usable reward (``None`` is fine: it abstains), or None when it is usable."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # numbers.Real takes numpy's scalars too; a bool is a number to Python but never a reward.
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return f"a {type(value).__name__}, not a number"
     if not math.isfinite(value):
         return "not finite"

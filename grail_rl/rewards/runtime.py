@@ -72,11 +72,14 @@ class GuardedReward:
         except Exception as exc:  # any failure inside a plugin becomes a fault that names it
             fault, cause = Fault(f"raised {type(exc).__name__}: {exc}", everything, {}), exc
         else:
-            if not isinstance(values, Sequence) or isinstance(values, str | bytes):
+            # TRL iterates whatever comes back, so any sized iterable will do (a numpy array, a tuple).
+            if isinstance(values, str | bytes | Mapping) or not (
+                hasattr(values, "__len__") and hasattr(values, "__iter__")
+            ):
                 fault = Fault(
                     f"returned a {type(values).__name__} instead of a list of numbers", everything, {}
                 )
-            elif len(values) != n:
+            elif len(values := list(values)) != n:
                 fault = Fault(f"returned {len(values)} values for {n} completions", everything, {})
             else:
                 fault = _bad_rows(values)

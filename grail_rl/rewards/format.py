@@ -29,22 +29,31 @@ _ANY_TAG_RE = re.compile(r"</?(?:think|answer|opinion)\s*>", re.IGNORECASE | re.
 _CLOSE = "</think>"
 
 
-def structure(text: str) -> tuple[bool, bool]:
-    """(whether ``text`` has the strict structure, whether it ends with an opinion block)."""
+# What structure() finds; the reward looks its score up by this code, one list index per completion.
+INVALID, VALID, VALID_WITH_OPINION = 0, 1, 2
+_SCORES: dict[str, tuple[float, float, float]] = {
+    "optional": (0.0, 1.0, 1.0),
+    "required": (0.0, 0.0, 1.0),
+    "forbidden": (0.0, 1.0, 0.0),
+}
+
+
+def structure(text: str) -> int:
+    """INVALID, VALID (no opinion block) or VALID_WITH_OPINION for one completion's text."""
     opened = _OPEN_RE.match(text)
     if opened is None:
-        return False, False
+        return INVALID
     start = opened.end()
     close = text.find(_CLOSE, start)
     if close < 0:
-        return False, False
+        return INVALID
     # Only a body holding "<" can hold a tag; the plain find spares the regex on most bodies.
     if text.find("<", start, close) >= 0 and _ANY_TAG_RE.search(text, start, close) is not None:
-        return False, False
+        return INVALID
     tail = _TAIL_RE.fullmatch(text, close + len(_CLOSE))
     if tail is None:
-        return False, False
-    return True, tail[1] is not None
+        return INVALID
+    return VALID if tail[1] is None else VALID_WITH_OPINION
 
 
 class FormatConfig(PluginConfig):
@@ -62,14 +71,5 @@ class FormatReward(RewardFunction):
     Config = FormatConfig
 
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
-        opinion = self.config.opinion  # type: ignore[attr-defined]
-        rewards: list[float | None] = []
-        for text in completion_texts(completions):
-            ok, has_opinion = structure(text)
-            if not ok:
-                rewards.append(0.0)
-            elif opinion == "optional":
-                rewards.append(1.0)
-            else:
-                rewards.append(float(has_opinion == (opinion == "required")))
-        return rewards
+        scores = _SCORES[self.config.opinion]  # type: ignore[attr-defined]
+        return [scores[structure(text)] for text in completion_texts(completions)]

@@ -384,10 +384,20 @@ def test_pearson_is_bounded_or_undefined(pairs: list[tuple[float, float]]) -> No
     assert r is None or -1.0 <= r <= 1.0
 
 
-def test_wrappers_are_plain_sync_callables_that_trl_accepts(plugins) -> None:
-    import inspect
+def test_wrappers_are_named_picklable_callables(plugins, tmp_path) -> None:
+    import pickle
 
-    funcs, _ = build_reward_functions([entry(plugins, "accuracy")])
-    func = funcs[0]
-    assert not inspect.iscoroutinefunction(func) and not inspect.iscoroutinefunction(func.__call__)
-    assert "accuracy" in repr(func)
+    funcs, _ = build_reward_functions(
+        [entry(plugins, "accuracy"), entry(plugins, "format")], fault_dir=tmp_path
+    )
+    copy = pickle.loads(pickle.dumps(funcs[0]))
+    assert copy.__name__ == "accuracy" and trl_call(copy, [GOOD])[0] == [1.0]
+    assert "accuracy" in repr(funcs[0])
+
+
+@pytest.mark.slow  # importing TRL's helpers takes seconds
+def test_trl_names_the_wrappers_after_their_rewards_and_calls_them_synchronously(plugins) -> None:
+    trl_utils = pytest.importorskip("trl.trainer.utils")
+    funcs, _ = build_reward_functions([entry(plugins, "accuracy"), entry(plugins, "format")])
+    assert [trl_utils.get_callable_name(f) for f in funcs] == ["accuracy", "format"]
+    assert not any(trl_utils.is_async_callable(f) for f in funcs)

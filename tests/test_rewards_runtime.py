@@ -281,7 +281,7 @@ def test_abstain_turns_faulty_rows_into_none_and_counts_them(
     assert values == expected
     assert logged["rewards/scripted/faulty_rows"] == faulty
     assert logged["rewards/scripted/abstain_rate"] == pytest.approx(faulty / 3)
-    assert "row(s) abstain" in caplog.text and "scripted_plugin" in caplog.text
+    assert "abstain (on_fault: abstain)" in caplog.text and "scripted_plugin" in caplog.text
     assert funcs[0].faulty_rows_total == faulty
     # The first abstained fault is saved for inspection; later ones only counted, not to flood the disk.
     trl_call(funcs[0], ["a", "b", "c"])

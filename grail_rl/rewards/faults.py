@@ -35,10 +35,10 @@ class RewardFault(GrailError):
 
 @dataclass(frozen=True)
 class Fault:
-    """What went wrong in one call: a description and the rows concerned (all of them for a whole-batch fault)."""
+    """What went wrong in one call: a description, the rows concerned (None: the whole batch) and their values."""
 
     problem: str
-    rows: list[int]
+    rows: list[int] | None
     values: Mapping[int, Any]
 
 
@@ -75,7 +75,7 @@ def save_fault(
         and len(value) == n
     }
     rows = []
-    for i in fault.rows:
+    for i in range(n) if fault.rows is None else fault.rows:
         row: dict[str, Any] = {"row": i, "completion": completions[i]}
         if i in fault.values:
             row["returned"] = repr(fault.values[i])

@@ -64,40 +64,20 @@ class GuardedReward:
 
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
         n = len(completions)
-        everything = list(range(n))
-        fault: Fault | None = None
-        cause: BaseException | None = None
-        try:
-            values = self.reward(completions, **kwargs)
-        except Exception as exc:  # any failure inside a plugin becomes a fault that names it
-            fault, cause = Fault(f"raised {type(exc).__name__}: {exc}", everything, {}), exc
-        else:
-            # TRL iterates whatever comes back, so any sized iterable will do (a numpy array, a tuple).
-            if isinstance(values, str | bytes | Mapping) or not (
-                hasattr(values, "__len__") and hasattr(values, "__iter__")
-            ):
-                fault = Fault(
-                    f"returned a {type(values).__name__} instead of a list of numbers", everything, {}
-                )
-            elif len(values := list(values)) != n:
-                fault = Fault(f"returned {len(values)} values for {n} completions", everything, {})
-            else:
-                fault = _bad_rows(values)
-
-        if fault is None:
-            result = [v if v is None or type(v) is float else float(v) for v in values]
-            faulty = 0
-        else:
-            self._handle(fault, completions, kwargs, cause)
-            result = [None] * n if fault.rows == everything else list(values)
-            for i in fault.rows:
-                result[i] = None
-            result = [v if v is None or type(v) is float else float(v) for v in result]
-            faulty = len(fault.rows)
+        values, fault, cause = self._run(completions, kwargs)
+        faulty = 0
+        if fault is not None:
+            self._handle(fault, completions, kwargs, cause)  # raises unless the recipe says abstain
+            rows = range(n) if fault.rows is None else fault.rows
+            values = [None] * n if fault.rows is None else values
+            for i in rows:
+                values[i] = None
+            faulty = len(rows)
             self.faulty_rows_total += faulty
+        result = [v if v is None or type(v) is float else float(v) for v in values]
 
-        log_metric = kwargs.get("log_metric")
         if self.diagnostics is not None:
+            log_metric = kwargs.get("log_metric")
             self.diagnostics.report(
                 self.__name__,
                 completions,
@@ -106,6 +86,32 @@ class GuardedReward:
                 faulty_rows=faulty if self.on_fault == "abstain" else None,
             )
         return result
+
+    def _run(
+        self, completions: Sequence[Any], kwargs: dict[str, Any]
+    ) -> tuple[list[Any], Fault | None, BaseException | None]:
+        """Call the plugin: (its values as a list, the fault if any, the exception it raised if any)."""
+        try:
+            values = self.reward(completions, **kwargs)
+        except Exception as exc:  # any failure inside a plugin becomes a fault that names it
+            return [], Fault(f"raised {type(exc).__name__}: {exc}", None, {}), exc
+        # TRL iterates whatever comes back, so any sized iterable will do (a numpy array, a tuple).
+        if isinstance(values, str | bytes | Mapping) or not (
+            hasattr(values, "__len__") and hasattr(values, "__iter__")
+        ):
+            return (
+                [],
+                Fault(f"returned a {type(values).__name__} instead of a list of numbers", None, {}),
+                None,
+            )
+        values = list(values)
+        if len(values) != len(completions):
+            return (
+                [],
+                Fault(f"returned {len(values)} values for {len(completions)} completions", None, {}),
+                None,
+            )
+        return values, _bad_rows(values), None
 
     def _handle(
         self, fault: Fault, completions: Sequence[Any], kwargs: Mapping[str, Any], cause: BaseException | None
@@ -130,9 +136,8 @@ class GuardedReward:
             self._saved_abstained_fault = self.on_fault == "abstain"
         saved = f"; the offending completions are in {saved_to}" if saved_to else ""
         if self.on_fault == "abstain":
-            logger.warning(
-                "%s %s; %d row(s) abstain (on_fault: abstain)%s", where, fault.problem, len(fault.rows), saved
-            )
+            rows = "all rows" if fault.rows is None else f"{len(fault.rows)} row(s)"
+            logger.warning("%s %s; %s abstain (on_fault: abstain)%s", where, fault.problem, rows, saved)
             return
         if saved_to is None:
             saved = "; no fault directory was given, so the completions were not saved"

@@ -1,0 +1,114 @@
+"""A real training run through grail-rl: what lands in the output folder, refusals, and failed saves."""
+
+from __future__ import annotations
+
+import errno
+import json
+
+import pytest
+
+from grail_rl.errors import GrailError
+from grail_rl.recipe.loader import load_recipe
+from grail_rl.training.checkpoints import MARKER, STAGING, CheckpointError, complete_checkpoints
+from grail_rl.training.run import run_training
+from tests.conftest_training import tiny_model, toy_dataset, write_recipe  # noqa: F401  (fixture)
+
+
+def weird(completions, **kwargs):
+    return [1.0 if "\x1b" in str(c) else 0.5 for c in completions]
+
+
+def run(path, **kwargs):
+    options = {"train_dataset": toy_dataset(16), "reward_funcs": [weird], "reward_weights": [1.0], "console": False}
+    return run_training(load_recipe(path), **{**options, **kwargs})
+
+
+@pytest.mark.slow
+def test_run_writes_metadata_logs_samples_and_complete_checkpoints(tmp_path, tiny_model):  # noqa: F811
+    path = write_recipe(tmp_path, tiny_model, output={"save_steps": 2, "save_total_limit": 1})
+    result = run(path, eval_dataset=toy_dataset(6), evaluate=True)
+    out = result.output_dir
+    run_json = json.loads((out / "run.json").read_text())
+    assert run_json["status"] == "completed" and run_json["global_step"] == 4
+    assert run_json["recipe"]["trainer"]["max_steps"] == 4
+    session = run_json["sessions"][0]
+    assert session["packages"]["trl"] and session["packages"]["torch"]
+    assert any(p["distribution"] == "grail-rl" and p["version"] for p in session["plugins"])
+    assert session["git"]["grail_rl"] is None or len(session["git"]["grail_rl"]["commit"]) == 40
+    assert json.loads((out / "recipe.resolved.json").read_text()) == run_json["recipe"]
+    assert [p.name for p in complete_checkpoints(out)] == ["checkpoint-4"]  # save_total_limit 1
+    assert (out / "checkpoint-4" / MARKER).is_file() and not (out / STAGING).exists()
+    assert (out / "final" / "model.safetensors").is_file()
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps[:4] == [1, 2, 3, 4]
+    assert "step 4/4" in (out / "train.log").read_text()
+    samples = [json.loads(line) for line in (out / "completions" / "step-00004.jsonl").read_text().splitlines()]
+    assert len(samples) == 4 and samples[0]["rewards"]["weird"] in (0.5, 1.0)
+    report = json.loads((out / "eval" / "eval-eval.json").read_text())
+    assert report["complete"] and report["evaluated_rows"] == 6 and "random" in report["baselines"]
+
+
+def test_output_folder_holding_a_run_is_refused_unless_resume_or_overwrite(tmp_path, tiny_model):  # noqa: F811
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "run.json").write_text("{}")
+    path = write_recipe(tmp_path, tiny_model)
+    with pytest.raises(GrailError, match="already holds a run; pass --resume"):
+        run(path)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("keep me")
+    other = write_recipe(tmp_path, tiny_model, output={"dir": str(tmp_path / "other"), "overwrite": True})
+    with pytest.raises(GrailError, match="holds no grail-rl run"):
+        run(other)
+    assert (tmp_path / "other" / "notes.txt").read_text() == "keep me"
+
+
+@pytest.mark.slow
+def test_disk_full_while_saving_keeps_earlier_checkpoints_and_leaves_nothing_half_written(
+    tmp_path, tiny_model, monkeypatch  # noqa: F811
+):
+    import torch
+
+    real_save = torch.save
+
+    def failing_save(obj, f, *args, **kwargs):
+        if "checkpoint-4" in str(f) and "optimizer" in str(f):
+            raise OSError(errno.ENOSPC, "No space left on device", str(f))
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    path = write_recipe(tmp_path, tiny_model, output={"save_steps": 2})
+    with pytest.raises(CheckpointError, match="No space left on device.*earlier checkpoints are untouched"):
+        run(path, evaluate=False)
+    out = tmp_path / "out"
+    assert [p.name for p in complete_checkpoints(out)] == ["checkpoint-2"]
+    assert not (out / "checkpoint-4").exists()
+    assert not (out / STAGING / "checkpoint-4").exists()
+
+
+@pytest.mark.slow
+def test_evaluation_never_trains(tmp_path, tiny_model):  # noqa: F811
+    import torch
+
+    from grail_rl.evaluation.generate import evaluate_model
+    from grail_rl.models.loading import load_model, load_tokenizer
+    from grail_rl.recipe.blocks import ModelBlock
+
+    block = ModelBlock(name_or_path=str(tiny_model))
+    model, tokenizer = load_model(block, str(tiny_model)), load_tokenizer(block, str(tiny_model))
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    report = evaluate_model(model, tokenizer, toy_dataset(5), name="t", out_dir=tmp_path, max_new_tokens=4, batch_size=2)
+    assert report.complete and len(report.predictions) == 5 and (tmp_path / "eval-t.json").is_file()
+    assert model.training  # mode restored
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.slow
+def test_in_training_evaluation_runs_every_eval_steps(tmp_path, tiny_model):  # noqa: F811
+    path = write_recipe(tmp_path, tiny_model, trainer={"eval_strategy": "steps", "eval_steps": 2})
+    result = run(path, eval_dataset=toy_dataset(6), evaluate=False)
+    rows = [json.loads(line) for line in (result.output_dir / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if "eval_reward" in r]
+    assert [r["step"] for r in evals] == [2, 4]

@@ -176,3 +176,17 @@ def test_every_problem_is_reported_in_line_order(recipe_dir, write_recipe):
     text = textwrap.dedent(VALID).replace("learning_rate", "learning_rat").replace("path: train.jsonl", "pth: x")
     lines = _error(write_recipe(text)).splitlines()
     assert [line.split(":")[1] for line in lines] == ["5", "10"]
+
+
+def test_a_reward_listed_twice_is_rejected(recipe_dir, write_recipe):
+    text = VALID.replace("    weight: 1.0\n", "    weight: 1.0\n  - name: format\n  - name: accuracy\n")
+    message = _error(write_recipe(text))
+    assert "rewards[2].name: reward 'accuracy' is listed twice (rewards[0] and rewards[2])" in message
+
+
+def test_soft_overlong_limit_must_match_the_trainer(recipe_dir, write_recipe):
+    text = VALID.replace("    weight: 1.0\n", "    weight: 1.0\n  - name: soft_overlong\n    max_completion_length: 256\n")
+    message = _error(write_recipe(text))
+    assert "rewards[1].max_completion_length: 256 differs from trainer.max_completion_length (512)" in message
+    recipe = _load(write_recipe(text), trainer_args=["--max_completion_length", "256"])
+    assert recipe.rewards[1].max_completion_length == 256

@@ -54,7 +54,27 @@ def cross_field_problems(recipe: Any) -> list[tuple[Loc, str]]:
     weights = [block.weight for block in recipe.rewards]
     if weights and all(w == 0 for w in weights):
         problems.append((("rewards",), "every reward has weight 0; give at least one reward a weight > 0"))
+    first_index: dict[str, int] = {}
     for i, block in enumerate(recipe.rewards):
+        if block.name in first_index:
+            problems.append(
+                (
+                    ("rewards", i, "name"),
+                    f"reward '{block.name}' is listed twice (rewards[{first_index[block.name]}] and rewards[{i}]); "
+                    "TRL logs rewards by name, so keep one block per reward",
+                )
+            )
+        first_index.setdefault(block.name, i)
+        # A reward that models the generation limit must agree with the limit the trainer really uses.
+        limit = getattr(block, "max_completion_length", None)
+        if limit is not None and limit != recipe.trainer.max_completion_length:
+            problems.append(
+                (
+                    ("rewards", i, "max_completion_length"),
+                    f"{limit} differs from trainer.max_completion_length "
+                    f"({recipe.trainer.max_completion_length}); set them equal",
+                )
+            )
         if block.plugin_spec.cls.requires_discriminator and recipe.discriminator is None:
             problems.append(
                 (

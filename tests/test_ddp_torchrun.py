@@ -1,0 +1,35 @@
+"""Two CPU processes (torchrun, DDP over gloo) run 2 steps of the demo recipe and end with the same weights."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest_training import REPO_ROOT, cli_env, tiny_model  # noqa: F401  (fixture)
+
+
+@pytest.mark.slow
+def test_two_processes_end_with_identical_weights(tmp_path, tiny_model):  # noqa: F811
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        torchrun = Path(shutil.which("torchrun") or "torchrun")
+    out = tmp_path / "out"
+    cmd = [
+        str(torchrun), "--nproc_per_node", "2", "--master_port", "29533", "-m", "grail_rl", "train",
+        str(REPO_ROOT / "recipes" / "demo" / "recipe.yaml"), "--quiet", "--no-eval",
+        "--set", f"model.name_or_path={tiny_model}", "--set", f"data.synthetic.cache_dir={tmp_path / 'synth'}",
+        "--set", "data.synthetic.n=40", "--set", f"output.dir={out}", "--set", "launch.num_processes=2",
+        "--max_steps", "2", "--per_device_train_batch_size", "4", "--max_completion_length", "8",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    run = json.loads((out / "run.json").read_text())
+    assert run["sessions"][0]["world_size"] == 2 and run["global_step"] == 2
+    digests = run["weights_sha256_per_rank"]
+    assert len(digests) == 2 and digests[0] == digests[1]
+    assert (out / "checkpoint-2" / "rng_state_0.pth").is_file() and (out / "checkpoint-2" / "rng_state_1.pth").is_file()

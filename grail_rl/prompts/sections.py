@@ -134,35 +134,42 @@ class OptionsSection(PromptSection):
         if cfg.engagement == "stats" and cfg.video_stats is None:
             raise GrailError("prompt section 'options': engagement: stats needs video_stats: <file>")
         self._stats = load_video_stats(str(cfg.video_stats)) if cfg.engagement == "stats" else {}
+        # Read once: pydantic attribute access per option is a measurable share of prompt building.
+        self._show_ids = bool(cfg.show_ids)
+        self._engagement = cfg.engagement != "none"
 
     def option_line(self, i: int, item: Mapping[str, Any]) -> str:
-        cfg: Any = self.config
-        title = item.get("title")
+        get = item.get
+        title = get("title")
+        video_id = get("id")
         details = []
-        if item.get("channel_title"):
+        if get("channel_title"):
             details.append(item["channel_title"])
-        if item.get("duration") is not None:
-            details.append(f"{item['duration']}s long")
-        if item.get("id") and (cfg.show_ids or not title):
-            details.append(f"id {item['id']}")
+        duration = get("duration")
+        if duration is not None:
+            details.append(f"{duration}s long")
+        if video_id and (self._show_ids or not title):
+            details.append(f"id {video_id}")
         line = f"{i}. {title or 'untitled video'}"
         if details:
-            line += f" ({', '.join(details)})"
-        if cfg.engagement != "none":
-            counts = self._stats.get(item.get("id") or "", item) if self._stats else item
-            parts = [
-                f"{label} {counts[key]:,}"
-                for label, key in (("views", "view_count"), ("likes", "like_count"), ("comments", "comment_count"))
-                if isinstance(counts.get(key), int)
-            ]
+            line = f"{line} ({', '.join(details)})"
+        if self._engagement:
+            counts = self._stats.get(video_id or "", item) if self._stats else item
+            # Unrolled rather than a loop over the three counts: this runs for every option of every row.
+            parts = []
+            if isinstance(views := counts.get("view_count"), int):
+                parts.append("views " + format(views, ","))
+            if isinstance(likes := counts.get("like_count"), int):
+                parts.append("likes " + format(likes, ","))
+            if isinstance(comments := counts.get("comment_count"), int):
+                parts.append("comments " + format(comments, ","))
             if parts:
-                line += " — Engagement: " + ", ".join(parts)
+                line = f"{line} — Engagement: {', '.join(parts)}"
         return line
 
     def render(self, row: Mapping[str, Any]) -> str | None:
-        lines = ["OPTIONS"]
-        lines += [self.option_line(i, item) for i, item in enumerate(row.get("slate") or [], 1)]
-        return "\n".join(lines)
+        line = self.option_line
+        return "\n".join(["OPTIONS", *[line(i, item) for i, item in enumerate(row.get("slate") or (), 1)]])
 
 
 def issue_label(issue: str) -> str:

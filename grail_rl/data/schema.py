@@ -84,15 +84,25 @@ def clean_text(value: Any) -> str | None:
     """A display string: control characters (tabs, newlines, NUL) become spaces so a title can never
     break the prompt's line structure; blank strings and NaN become None. Other spacing is kept as is,
     because re-rendering an imported prompt must reproduce it byte for byte."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None:
         return None
-    text = _CONTROL.sub(" ", str(value))
-    return text if text.strip() else None
+    if type(value) is not str:  # the common case, a plain str, skips the NaN check and the copy
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        value = str(value)
+    if not value.isprintable():  # every character _CONTROL matches is unprintable: skip the regex mostly
+        value = _CONTROL.sub(" ", value)
+    return value if value and not value.isspace() else None  # the same test as value.strip(), no copy
 
 
-def _number(value: Any, field: str, *, integer: bool = True) -> int | float | None:
+def _number(value: Any, where: str, key: str = "", *, integer: bool = True) -> int | float | None:
+    """``value`` as a number (None when absent); the field is named ``where.key`` in errors only, so the
+    name is not formatted for every valid value."""
+    if type(value) is int:  # the common case first: a plain int (never a bool) is already valid
+        return value
     if value is None or value == "":
         return None
+    field = f"{where}.{key}" if key else where
     if isinstance(value, bool):
         raise RowDropped("wrong_type", f"{field} is a boolean")
     if isinstance(value, str):
@@ -136,24 +146,26 @@ def _json_list(raw: Mapping[str, Any], names: tuple[str, ...], *, required: bool
 def _item(entry: Any, where: str) -> dict[str, Any]:
     if not isinstance(entry, Mapping):
         raise RowDropped("wrong_type", f"{where} is {type(entry).__name__}, not an object")
-    item: dict[str, Any] = {
-        "id": clean_text(entry.get("id")),
-        "title": clean_text(entry.get("title")),
-        "channel_title": clean_text(entry.get("channel_title", entry.get("channel"))),
-        "duration": _number(entry.get("duration"), f"{where}.duration"),
+    get = entry.get
+    return {
+        "id": clean_text(get("id")),
+        "title": clean_text(get("title")),
+        "channel_title": clean_text(get("channel_title", get("channel"))),
+        "duration": _number(get("duration"), where, "duration"),
+        "view_count": _number(get("view_count"), where, "view_count"),
+        "like_count": _number(get("like_count"), where, "like_count"),
+        "comment_count": _number(get("comment_count"), where, "comment_count"),
     }
-    for key in COUNT_FIELDS:
-        item[key] = _number(entry.get(key), f"{where}.{key}")
-    return item
 
 
 def _history_entry(entry: Any, where: str) -> dict[str, Any]:
     item = _item(entry, where)
-    watch = _number(entry.get("watch_seconds"), f"{where}.watch_seconds")
-    total = _number(entry.get("total_seconds"), f"{where}.total_seconds")
-    watch_ms = _number(entry.get("watch_ms"), f"{where}.watch_ms", integer=False)
-    total_ms = _number(entry.get("total_length_ms"), f"{where}.total_length_ms", integer=False)
-    pct = _number(entry.get("percent_complete"), f"{where}.percent_complete")
+    get = entry.get
+    watch = _number(get("watch_seconds"), where, "watch_seconds")
+    total = _number(get("total_seconds"), where, "total_seconds")
+    watch_ms = _number(get("watch_ms"), where, "watch_ms", integer=False)
+    total_ms = _number(get("total_length_ms"), where, "total_length_ms", integer=False)
+    pct = _number(get("percent_complete"), where, "percent_complete")
     if watch is None and watch_ms is not None:
         watch = int(round(watch_ms / 1000))
     if total is None and total_ms is not None:
@@ -197,7 +209,7 @@ def _survey(raw: Mapping[str, Any]) -> dict[str, Any]:
     source = raw.get("survey") if isinstance(raw.get("survey"), Mapping) else raw
     for key in SURVEY_FIELDS:
         value = source.get(key)
-        if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+        if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
             continue
         survey[key] = clean_text(value) if isinstance(value, str) else value
     return survey

@@ -35,7 +35,7 @@ def build_model(shape: str, folder: Path) -> Path:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from grail_rl.models.tiny import TinySpec, build_tokenizer, _pin_tokenizer_class
+    from grail_rl.models.tiny import TinySpec, build_tokenizer, pin_tokenizer_class
 
     out = folder / "qwen2.5-1.5b-shape"
     if (out / "config.json").is_file():
@@ -50,7 +50,7 @@ def build_model(shape: str, folder: Path) -> Path:
     model = Qwen2ForCausalLM(config).to(torch.bfloat16)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    _pin_tokenizer_class(out)
+    pin_tokenizer_class(out)
     return out
 
 

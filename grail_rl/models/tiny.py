@@ -143,12 +143,12 @@ def build_tiny_model(out_dir: str | Path, spec: TinySpec | None = None) -> Path:
     model = build_model(spec, tokenizer)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    _pin_tokenizer_class(out)
+    pin_tokenizer_class(out)
     (out / MARKER).write_text(json.dumps(asdict(spec), indent=2) + "\n", encoding="utf-8")
     return out
 
 
-def _pin_tokenizer_class(out: Path) -> None:
+def pin_tokenizer_class(out: Path) -> None:
     # Reload as the generic fast tokenizer: a model-specific class may rebuild the pre-tokenizer.
     path = out / "tokenizer_config.json"
     config = json.loads(path.read_text(encoding="utf-8"))

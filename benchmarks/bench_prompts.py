@@ -13,6 +13,8 @@ so neither imports nor an earlier measurement leak into its peak RSS (``ru_maxrs
                  (``render_batches``): prompt building as the trainer's dataset needs it.
 ``build_split``  everything: read the JSONL, validate, render, write the Arrow file the returned
                  ``datasets.Dataset`` memory-maps.
+``mixture``      ``build_split`` with a mixture weight on the source, so every valid row is first held
+                 (pickled into a temporary Arrow file) and then read back by index: the slower path.
 
 ``peak_rss_mb`` is the child's peak; ``rss_growth_mb`` its growth over the baseline taken after imports and
 a warm-up (what the work itself costs). ``output_mb`` is the size of the split's Arrow file.
@@ -30,8 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
-KINDS = ("builder", "render", "build_split")
-_CHUNK = 8192
+KINDS = ("builder", "render", "build_split", "mixture")
+_CHUNK = 1000
 
 
 def write_rows(n: int, work: Path) -> Path:
@@ -81,9 +83,10 @@ def measure(kind: str, path: Path, cache: Path) -> dict:
     list(render_batches(next(_chunks(path, 200)), builder, DropReport()))
     baseline = _rss_mb()
     rows, elapsed, output_mb = 0, 0.0, None
-    if kind == "build_split":
+    if kind in {"build_split", "mixture"}:
+        recipe = _Recipe(path, weight=1.0 if kind == "mixture" else None)
         start = time.perf_counter()
-        dataset, _ = build_split(_Recipe(path), plugins, "train", builder=builder, cache_dir=cache)
+        dataset, _ = build_split(recipe, plugins, "train", builder=builder, cache_dir=cache)
         elapsed = time.perf_counter() - start
         rows = len(dataset)
         output_mb = round(sum(os.path.getsize(f["filename"]) for f in dataset.cache_files) / 2**20, 1)
@@ -109,8 +112,8 @@ def measure(kind: str, path: Path, cache: Path) -> dict:
 class _Recipe:
     """The few recipe fields build_split reads, for one JSONL source without limits."""
 
-    def __init__(self, path: Path):
-        source = type("Source", (), {"path": path, "hub": None, "format": "auto", "split": None, "weight": None,
+    def __init__(self, path: Path, weight: float | None = None):
+        source = type("Source", (), {"path": path, "hub": None, "format": "auto", "split": None, "weight": weight,
                                      "max_rows": None, "label": lambda self: path.name})()  # fmt: skip
         self.data = type("Data", (), {"train": [source], "eval": [], "synthetic": None, "seed": 0,
                                       "train_rows": None, "max_eval_samples": None})()  # fmt: skip

@@ -34,7 +34,7 @@ from grail_rl.data.sources import iter_records
 from grail_rl.errors import GrailError
 from grail_rl.prompts.builder import PromptBuilder
 
-_CHUNK = 8192
+_CHUNK = 1000  # rows per Arrow batch, as datasets writes them: small enough to keep memory flat
 _WORK_DIR: Path | None = None
 
 

@@ -68,33 +68,31 @@ def percent(value: Any) -> str | None:
 
 def viewer_line(survey: Mapping[str, Any]) -> str | None:
     """'32-year-old, White (non-Hispanic) woman; republican conservative; $60,000-$69,999; ...'."""
+    get = survey.get
     parts: list[str] = []
-    who = " ".join(
-        p
-        for p in (
-            str(survey["race"]) if _present(survey.get("race")) else "",
-            _GENDER_WORDS.get(str(survey.get("gender", "")).strip().lower(), ""),
-        )
-        if p
-    )
-    age = survey.get("age")
+    race = get("race")
+    race = str(race) if _present(race) else ""
+    gender = _GENDER_WORDS.get(str(get("gender", "")).strip().lower(), "")
+    who = f"{race} {gender}" if race and gender else race or gender
+    age = get("age")
     if _present(age):
         age_text = f"{int(float(age))}-year-old" if str(age).replace(".", "", 1).isdigit() else str(age)
         parts.append(f"{age_text}, {who}" if who else age_text)
     elif who:
         parts.append(who)
-    politics = " ".join(str(survey[k]).lower() for k in ("pid1", "ideo1") if _present(survey.get(k)))
+    party, ideology = get("pid1"), get("ideo1")
+    politics = [str(v).lower() for v in (party, ideology) if _present(v)]
     if politics:
-        parts.append(politics)
-    if _present(survey.get("income")):
-        parts.append(str(survey["income"]))
-    if _present(survey.get("college")) and _truthy(survey["college"]):
+        parts.append(" ".join(politics))
+    if _present(income := get("income")):
+        parts.append(str(income))
+    if _present(college := get("college")) and _truthy(college):
         parts.append("college-educated")
-    freq = youtube_frequency(survey.get("freq_youtube"))
+    freq = youtube_frequency(get("freq_youtube"))
     if freq:
         parts.append(f"watches YouTube {freq}")
-    if _present(survey.get("state")):
-        parts.append(f"lives in {survey['state']}")
+    if _present(state := get("state")):
+        parts.append(f"lives in {state}")
     return "; ".join(parts) + "." if parts else None
 
 
@@ -115,37 +113,39 @@ def _dollars(value: Any) -> str:
     return text if text.startswith("$") else f"${text}"
 
 
+# (field, text before the value) of the SURVEY HIGHLIGHTS facts that quote a field as it is, in order.
+_PLAIN_FACTS = (
+    ("pid1", "party identification is "),
+    ("pid_lean", "party lean is "),
+    ("ideo1", "ideology is "),
+    ("pol_interest", "political interest is "),
+    ("religpew", "religious affiliation is "),
+)
+
+
 def survey_highlights(issue: str, survey: Mapping[str, Any]) -> str | None:
     """'party identification is Republican, ideology is Conservative, ..., and identifies as ...'."""
-    facts: list[str] = []
-
-    def add(field: str, template: str) -> None:
-        if _present(survey.get(field)):
-            facts.append(template.format(survey[field]))
-
-    add("pid1", "party identification is {}")
-    add("pid_lean", "party lean is {}")
-    add("ideo1", "ideology is {}")
-    add("pol_interest", "political interest is {}")
-    add("religpew", "religious affiliation is {}")
-    freq = youtube_frequency(survey.get("freq_youtube"))
+    get = survey.get
+    facts = [f"{text}{value}" for field, text in _PLAIN_FACTS if _present(value := get(field))]
+    freq = youtube_frequency(get("freq_youtube"))
     if freq:
         facts.append(f"watches YouTube {freq}")
-    add("newsint", "news interest is {}")
+    if _present(value := get("newsint")):
+        facts.append(f"news interest is {value}")
     if issue == "gun_control":
-        add("gun_importance", "gun policy importance is {}")
-        if _present(survey.get("gun_index")):
-            facts.append(f"gun regulation support score is {percent(survey['gun_index'])}")
-        if _present(survey.get("gun_enthusiasm")):
-            keen = _truthy(survey["gun_enthusiasm"])
-            facts.append(("identifies" if keen else "does not identify") + " as enthusiastic about guns")
+        if _present(value := get("gun_importance")):
+            facts.append(f"gun policy importance is {value}")
+        if _present(value := get("gun_index")):
+            facts.append(f"gun regulation support score is {percent(value)}")
+        if _present(value := get("gun_enthusiasm")):
+            facts.append(("identifies" if _truthy(value) else "does not identify") + " as enthusiastic about guns")
     elif issue == "minimum_wage":
-        if _present(survey.get("minwage_text_w1")):
-            facts.append(f"preferred minimum wage target is {_dollars(survey['minwage_text_w1'])}")
-        if _present(survey.get("mw_index_w1")):
-            facts.append(f"minimum wage support score is {percent(survey['mw_index_w1'])}")
-        if _present(survey.get("minwage15_w1")):
-            facts.append(f"$15 minimum wage support is {percent(survey['minwage15_w1'])}")
+        if _present(value := get("minwage_text_w1")):
+            facts.append(f"preferred minimum wage target is {_dollars(value)}")
+        if _present(value := get("mw_index_w1")):
+            facts.append(f"minimum wage support score is {percent(value)}")
+        if _present(value := get("minwage15_w1")):
+            facts.append(f"$15 minimum wage support is {percent(value)}")
     if not facts:
         return None
     if len(facts) == 1:

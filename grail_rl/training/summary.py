@@ -47,7 +47,7 @@ def sparkline(values: list[float], width: int = 40) -> str:
 def summary_lines(result: Any) -> list[str]:
     from grail_rl.evaluation.report import summary_lines as eval_lines
 
-    lines = [f"run: {result.output_dir} (step {result.global_step})"]
+    lines = [f"run: {result.output_dir.resolve()} (step {result.global_step})"]
     curves = reward_curves(result.output_dir)
     if curves:
         lines.append("reward curves (mean per logged step):")
@@ -59,7 +59,7 @@ def summary_lines(result: Any) -> list[str]:
     for report in result.eval_reports:
         lines += eval_lines(report)
     if result.final_dir is not None:
-        lines.append(f"final model: {result.final_dir}")
+        lines.append(f"final model: {result.final_dir.resolve()}")
     return lines
 
 

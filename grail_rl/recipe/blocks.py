@@ -109,7 +109,9 @@ class TrainerBlock(Block):
         "token", description="Importance ratios per token or per sequence (GSPO)."
     )
     seed: int = trl_field(42, description="Random seed set at the start of training.")
-    bf16: bool | None = trl_field(None, description="bf16 mixed precision; None lets TRL decide.")
+    bf16: bool | None = trl_field(
+        None, description="bf16 mixed precision; None = on when the GPU supports bf16, else off (recorded in run.json)."
+    )
     fp16: bool = trl_field(False, description="fp16 mixed precision.")
     use_cpu: bool = trl_field(False, description="Train on the CPU even when a GPU is present.")
     activation_checkpointing: bool | None = trl_field(None, description="Trade compute for memory.")

@@ -7,15 +7,14 @@ are valid at that place.
 
 from __future__ import annotations
 
-import types
-import typing
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
 from grail_rl.errors import UnknownPluginError
 from grail_rl.plugins.manager import Plugins
 from grail_rl.plugins.registry import Registry, suggest
+from grail_rl.recipe.fields import union_members
 from grail_rl.recipe.yaml_loader import Loc
 
 # Keys of the original project's recipes that its trainer ignored silently, and what they mean here.
@@ -66,15 +65,6 @@ def dotted(loc: Loc) -> str:
     return out or "(recipe)"
 
 
-def _members(annotation: Any) -> list[Any]:
-    origin = get_origin(annotation)
-    if origin is typing.Annotated:
-        return _members(get_args(annotation)[0])
-    if origin in (Union, types.UnionType):
-        return [m for arg in get_args(annotation) for m in _members(arg)]
-    return [annotation]
-
-
 def _is_model(t: Any) -> bool:
     return isinstance(t, type) and issubclass(t, BaseModel)
 
@@ -93,12 +83,12 @@ def walk(root: type[BaseModel], loc: tuple[Any, ...]) -> tuple[Loc, list[type[Ba
     for part in loc:
         models = [t for t in candidates if _is_model(t)]
         if isinstance(part, int):
-            candidates = [m for t in candidates if get_origin(t) is list for m in _members(get_args(t)[0])]
+            candidates = [m for t in candidates if get_origin(t) is list for m in union_members(get_args(t)[0])]
             clean.append(part)
             continue
         owners = [m for m in models if part in m.model_fields]
         if owners:
-            candidates = [x for m in owners for x in _members(m.model_fields[part].annotation)]
+            candidates = [x for m in owners for x in union_members(m.model_fields[part].annotation)]
             clean.append(part)
             continue
         tagged = [m for m in models if _tag_of(m) == part]

@@ -6,8 +6,10 @@ A path in a recipe is resolved against the folder of the recipe file (passed as 
 
 from __future__ import annotations
 
+import types
+import typing
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 
@@ -59,3 +61,13 @@ def _must_exist(path: Path) -> Path:
 RecipePath = Annotated[Path, Field(strict=False), AfterValidator(_resolve)]
 ExistingFile = Annotated[Path, Field(strict=False), AfterValidator(_resolve), AfterValidator(_must_be_file)]
 ExistingPath = Annotated[Path, Field(strict=False), AfterValidator(_resolve), AfterValidator(_must_exist)]
+
+
+def union_members(annotation: Any) -> list[Any]:
+    """The types an annotation admits, with Annotated and Optional/Union unwrapped (list[X] stays whole)."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return union_members(get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [m for arg in get_args(annotation) for m in union_members(arg)]
+    return [annotation]

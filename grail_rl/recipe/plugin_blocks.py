@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BeforeValidator, Field, create_model
 
 from grail_rl.plugins.base import PluginConfig
-from grail_rl.plugins.registry import RESERVED_KEYS, PluginSpec, Registry
+from grail_rl.plugins.registry import PluginSpec, Registry
 
 
 class PluginBlockMixin:
@@ -34,7 +34,8 @@ class PluginBlockMixin:
         return self.plugin_spec.cls(self.plugin_options())
 
 
-_EXTRA_FIELDS: dict[str, dict[str, Any]] = {
+# Keys every block of a kind has besides ``name`` (see RESERVED_KEYS in the registry).
+BLOCK_FIELDS: dict[str, dict[str, Any]] = {
     "reward": {
         "weight": (
             float,
@@ -60,7 +61,7 @@ def block_model(spec: PluginSpec) -> type:
         __base__=(spec.config_class, PluginBlockMixin),
         __doc__=spec.description,
         name=(Literal[spec.name], Field(description=f"The {spec.kind.replace('_', ' ')} plugin to use.")),
-        **_EXTRA_FIELDS[spec.kind],
+        **BLOCK_FIELDS[spec.kind],
     )
     model.plugin_spec = spec  # a ClassVar (declared on the mixin), not a field
     return model
@@ -83,6 +84,3 @@ def block_union(registry: Registry) -> Any:
         union = union | model
     return Annotated[union, Field(discriminator="name")]
 
-
-def reserved_keys(kind: str) -> frozenset[str]:
-    return RESERVED_KEYS[kind]

@@ -15,9 +15,8 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 from grail_rl.plugins.manager import BUILTIN_DISTRIBUTION, load_plugins
-from grail_rl.recipe.error_messages import _members
-from grail_rl.recipe.fields import trl_name
-from grail_rl.recipe.plugin_blocks import _EXTRA_FIELDS
+from grail_rl.recipe.fields import trl_name, union_members
+from grail_rl.recipe.plugin_blocks import BLOCK_FIELDS
 from grail_rl.recipe.schema import build_recipe_model
 
 HEADER = """# Recipe reference
@@ -66,9 +65,9 @@ def _default(info: Any) -> str:
 def _rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, str, str]]:
     for name, info in model.model_fields.items():
         path = f"{prefix}.{name}" if prefix else name
-        members = _members(info.annotation)
+        members = union_members(info.annotation)
         nested = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
-        items = [a for m in members if get_origin(m) is list for a in _members(get_args(m)[0])]
+        items = [a for m in members if get_origin(m) is list for a in union_members(get_args(m)[0])]
         trl = trl_name(model, name)
         description = (info.description or "").replace("|", "\\|")
         if trl:
@@ -78,7 +77,7 @@ def _rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, str, 
             yield path, "list of plugin blocks" if items else "plugin block \\| null", _default(info), description
             item_path = f"{path}[]" if items else path
             yield f"{item_path}.name", "string", "required", f"The {kind.replace('_', ' ')} plugin to use."
-            for key, (annotation, field) in _EXTRA_FIELDS[kind].items():
+            for key, (annotation, field) in BLOCK_FIELDS[kind].items():
                 yield f"{item_path}.{key}", _type_label(annotation), _default(field), field.description or ""
             continue
         if nested and not items:

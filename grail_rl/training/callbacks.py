@@ -5,6 +5,9 @@ On the main process every log event becomes
 - one console line (``step 12/40 | reward 0.41 | accuracy 0.38 | ... | 0.31 s/step``),
 - the same line in ``OUTPUT/train.log`` (through the ``grail_rl.training`` logger, see :func:`attach_log_file`),
 - a JSON line with every metric in ``OUTPUT/metrics.jsonl`` (what the end-of-run summary reads).
+
+The trainer's closing log event (``train_runtime`` and friends) goes to the files only: on the console it
+would be a bare ``step 40/40`` line after the last real one.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import logging
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,10 @@ METRICS_FILE = "metrics.jsonl"
 LOG_FILE = "train.log"
 # The metrics the compact line shows first, in this order; per-reward means follow.
 _HEAD = ("loss", "reward", "reward_std", "grad_norm", "learning_rate", "kl", "entropy")
+# TRL 1.16 reads ``model.is_gradient_checkpointing`` and calls ``gradient_checkpointing_disable/enable``
+# around every generation (trl.models.utils.disable_gradient_checkpointing); transformers 5 deprecated those
+# names, so each run printed three FutureWarnings that no recipe setting can avoid. Only these are silenced.
+_UPSTREAM_DEPRECATIONS = r"`(is_gradient_checkpointing|gradient_checkpointing_(en|dis)able)` is deprecated"
 
 
 def compact_line(logs: dict[str, Any], step: int, max_steps: int, seconds_per_step: float | None) -> str:
@@ -63,6 +71,7 @@ class RunLogCallback(TrainerCallback):
         self.task: Any = None
         self._last_time: float | None = None
         self._last_step = 0
+        warnings.filterwarnings("ignore", message=_UPSTREAM_DEPRECATIONS, category=FutureWarning)
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if not state.is_world_process_zero:
@@ -95,12 +104,16 @@ class RunLogCallback(TrainerCallback):
         per_step = (now - self._last_time) / steps if steps > 0 and self._last_time is not None else None
         if steps > 0:
             self._last_time, self._last_step = now, state.global_step
-        line = compact_line(logs, state.global_step, state.max_steps, per_step)
-        logger.info(line)
-        if self.progress is not None:
-            self.progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
-        elif self.console:
-            print(line, flush=True)
+        runtime = logs.get("train_runtime")  # only in the trainer's end-of-training record
+        if isinstance(runtime, int | float):
+            logger.info("step %d/%d | training done in %.1f s", state.global_step, state.max_steps, runtime)
+        else:
+            line = compact_line(logs, state.global_step, state.max_steps, per_step)
+            logger.info(line)
+            if self.progress is not None:
+                self.progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
+            elif self.console:
+                print(line, flush=True)
         record = {"step": state.global_step, "time": time.time(), **logs}
         with (self.output_dir / METRICS_FILE).open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, default=_json_default) + "\n")

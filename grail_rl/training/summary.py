@@ -1,4 +1,9 @@
-"""The end-of-run summary: a reward curve per reward (from ``metrics.jsonl``) and accuracy vs baselines."""
+"""The end-of-run summary: the starting model, a reward curve per reward (from ``metrics.jsonl``) and accuracy
+vs baselines.
+
+When the starting model was format-warmed (the demo's tiny model, :mod:`grail_rl.models.warmup`), the summary
+says so and how, because a reader must know that the format reward did not start from random weights.
+"""
 
 from __future__ import annotations
 
@@ -44,10 +49,44 @@ def sparkline(values: list[float], width: int = 40) -> str:
     return "".join(_BARS[min(int((v - lo) / span * (len(_BARS) - 1)), len(_BARS) - 1)] for v in values)
 
 
+def model_lines(output_dir: Path) -> list[str]:
+    """The starting model (from ``run.json``) and, when it was format-warmed, what the warm-up did."""
+    from grail_rl.models.warmup import read_warmup
+    from grail_rl.training.run_folder import RUN_FILE
+
+    try:
+        run = json.loads((output_dir / RUN_FILE).read_text(encoding="utf-8"))
+        location = run["recipe"]["model"]["name_or_path"]
+        recipe_file = (run.get("sessions") or [{}])[-1].get("recipe_file")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
+    # A relative model path is relative to the recipe file, as when the model was loaded.
+    if recipe_file and not Path(location).is_absolute() and (Path(recipe_file).parent / location).is_dir():
+        location = str((Path(recipe_file).parent / location).resolve())
+    warm = read_warmup(location) if Path(location).is_dir() else None
+    if warm is None:
+        return [f"starting model: {location}"]
+    spec = warm.get("spec", {})
+    return [
+        f"starting model: {location}",
+        f"  format-warmed before GRPO: {spec.get('steps')} supervised steps on "
+        f"{warm.get('train_prompts_used')} synthetic TRAIN prompts, target <think>…</think><answer>k</answer> "
+        "with k uniform in 1..n_options (never the gold)",
+        f"  after the warm-up, greedy replies to {warm.get('held_out_prompts')} held-out train prompts: "
+        f"{_share(warm.get('held_out_parsed_rate'))} parseable, {_share(warm.get('held_out_in_range_rate'))} "
+        "in range (the warm-up's answer numbers carry no information about the gold)",
+    ]
+
+
+def _share(value: Any) -> str:
+    return f"{value:.0%}" if isinstance(value, int | float) else "?"
+
+
 def summary_lines(result: Any) -> list[str]:
     from grail_rl.evaluation.report import summary_lines as eval_lines
 
     lines = [f"run: {result.output_dir.resolve()} (step {result.global_step})"]
+    lines += model_lines(result.output_dir)
     curves = reward_curves(result.output_dir)
     if curves:
         lines.append("reward curves (mean per logged step):")

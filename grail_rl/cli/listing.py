@@ -69,25 +69,18 @@ def _list(kind: str, as_json: bool) -> None:
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 
 
-@click.command("list-rewards")
-@_json_option
-def list_rewards(as_json: bool) -> None:
-    """List the installed reward plugins and their options."""
-    _list("reward", as_json)
+def _listing_command(command_name: str, kind: str, what: str) -> click.Command:
+    @click.command(command_name, help=f"List the installed {what} plugins and their options.")
+    @_json_option
+    def command(as_json: bool) -> None:
+        _list(kind, as_json)
+
+    return command
 
 
-@click.command("list-sections")
-@_json_option
-def list_sections(as_json: bool) -> None:
-    """List the installed prompt-section plugins and their options."""
-    _list("prompt_section", as_json)
-
-
-@click.command("list-discriminators")
-@_json_option
-def list_discriminators(as_json: bool) -> None:
-    """List the installed discriminator plugins and their options."""
-    _list("discriminator", as_json)
+list_rewards = _listing_command("list-rewards", "reward", "reward")
+list_sections = _listing_command("list-sections", "prompt_section", "prompt-section")
+list_discriminators = _listing_command("list-discriminators", "discriminator", "discriminator")
 
 
 @click.command("plugins")

@@ -132,6 +132,10 @@ def demo(
         ]
     loaded = load_recipe(recipe_path, sets=overrides)
     real = find_real_validation(real_validation)
+    # The tiny model loads and saves in milliseconds: transformers' tqdm bars would only clutter the demo.
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     from grail_rl.models.loading import resolve_model_location
     from grail_rl.models.warmup import ensure_format_warmed

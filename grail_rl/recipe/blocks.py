@@ -153,7 +153,7 @@ class LoggingBlock(Block):
     """Console, file and tracker logging."""
 
     report_to: list[Literal["none", "wandb", "tensorboard", "trackio"]] = trl_field(
-        ["none"], description="Trackers to report to (the wandb extra for wandb)."
+        ["none"], description="Trackers to report to; each needs its extra (grail-rl[wandb], [tensorboard], [trackio])."
     )
     logging_steps: float = trl_field(10, gt=0, description="Log every N steps; a value < 1 is a fraction.")
     logging_first_step: bool = trl_field(False, description="Also log the first step.")

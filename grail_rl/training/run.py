@@ -20,6 +20,7 @@ from grail_rl.errors import GrailError
 from grail_rl.training.checkpoints import STAGING, clear_staging, resolve_resume
 from grail_rl.training.config import GRAIL_DECIDED, build_grpo_config
 from grail_rl.training.run_folder import prepare_output_dir, record_session, update_run
+from grail_rl.training.trackers import check_trackers
 
 logger = logging.getLogger("grail_rl.training")
 FINAL_DIR = "final"
@@ -124,6 +125,7 @@ def run_training(
 
     recipe = loaded.recipe
     check_world_size(recipe)
+    check_trackers(recipe.logging.report_to)
     rank, _ = world()
     output_dir = Path(recipe.output.dir)
     resuming = resume not in (None, False)
@@ -138,6 +140,11 @@ def run_training(
         clear_staging(output_dir)
 
     model, tokenizer, peft_config = load_policy(recipe.model, loaded.path.resolve().parent)
+    # transformers' own tqdm bars ("Writing model shards" at every save) would break into the run's progress
+    # display and the per-step lines; the loading bar above stays, it is useful for big models.
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     if train_dataset is None:
         train_dataset, loaded_eval = load_data(loaded, output_dir, tokenizer)
         eval_dataset = eval_dataset if eval_dataset is not None else loaded_eval

@@ -190,3 +190,10 @@ def test_soft_overlong_limit_must_match_the_trainer(recipe_dir, write_recipe):
     assert "rewards[1].max_completion_length: 256 differs from trainer.max_completion_length (512)" in message
     recipe = _load(write_recipe(text), trainer_args=["--max_completion_length", "256"])
     assert recipe.rewards[1].max_completion_length == 256
+
+
+def test_vllm_on_the_cpu_is_rejected(recipe_dir, write_recipe):
+    text = VALID.replace("  num_generations: 4\n", "  num_generations: 4\n  use_vllm: true\n  use_cpu: true\n")
+    message = _error(write_recipe(text))
+    assert "trainer.use_vllm: vLLM generates on GPUs only but trainer.use_cpu is true" in message
+    assert _load(write_recipe(text), sets=["trainer.use_cpu=false"]).trainer.use_vllm is True

@@ -51,6 +51,14 @@ def cross_field_problems(recipe: Any) -> list[tuple[Loc, str]]:
     """Checks that involve more than one field; each problem is (location, message)."""
     problems: list[tuple[Loc, str]] = []
     problems += _batch_rule(recipe)
+    if recipe.trainer.use_vllm and recipe.trainer.use_cpu:
+        problems.append(
+            (
+                ("trainer", "use_vllm"),
+                "vLLM generates on GPUs only but trainer.use_cpu is true; set trainer.use_vllm: false "
+                "(or trainer.use_cpu: false on a GPU machine)",
+            )
+        )
     weights = [block.weight for block in recipe.rewards]
     if weights and all(w == 0 for w in weights):
         problems.append((("rewards",), "every reward has weight 0; give at least one reward a weight > 0"))

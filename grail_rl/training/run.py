@@ -20,7 +20,7 @@ from grail_rl.errors import GrailError
 from grail_rl.training.checkpoints import STAGING, clear_staging, resolve_resume
 from grail_rl.training.config import GRAIL_DECIDED, build_grpo_config
 from grail_rl.training.run_folder import prepare_output_dir, record_session, update_run
-from grail_rl.training.trackers import check_trackers
+from grail_rl.training.preflight import check_optional_packages
 
 logger = logging.getLogger("grail_rl.training")
 FINAL_DIR = "final"
@@ -125,7 +125,7 @@ def run_training(
 
     recipe = loaded.recipe
     check_world_size(recipe)
-    check_trackers(recipe.logging.report_to)
+    check_optional_packages(recipe)
     rank, _ = world()
     output_dir = Path(recipe.output.dir)
     resuming = resume not in (None, False)

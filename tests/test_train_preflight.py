@@ -1,4 +1,4 @@
-"""``logging.report_to``: TensorBoard and Trackio really receive the run's metrics; a missing tracker is refused.
+"""Trackers really receive the run's metrics; a missing tracker, vLLM or flash attention is refused up front.
 
 Both trackers write locally (TensorBoard under OUTPUT/runs/, Trackio under $TRACKIO_DIR), so nothing here
 reaches a network. wandb is not a test dependency; its pass-through is the same GRPOConfig field.
@@ -15,7 +15,7 @@ from tensorboard.backend.event_processing import event_accumulator  # a dev depe
 
 from grail_rl.errors import GrailError
 from grail_rl.recipe.loader import load_recipe
-from grail_rl.training import trackers
+from grail_rl.training import preflight
 from grail_rl.training.run import run_training
 from tests.conftest_training import cli_env, run_cli, tiny_model, write_recipe  # noqa: F401  (fixture)
 
@@ -64,14 +64,48 @@ def test_tensorboard_and_trackio_get_the_same_rewards_as_the_run_log(tmp_path, t
     assert tracked == pytest.approx(expected)
 
 
-def test_a_tracker_that_is_not_installed_is_refused_before_the_model_loads(tmp_path, monkeypatch):
-    monkeypatch.setitem(trackers.TRACKER_MODULES, "wandb", ("grail_rl_no_such_tracker_module",))
-    # The model folder does not exist either: the tracker must be reported first, before anything loads.
-    path = write_recipe(tmp_path, tmp_path / "no-model", logging={"report_to": ["wandb", "tensorboard"]})
+def hide_modules(monkeypatch, *hidden: str) -> None:
+    """Make the preflight checks see ``hidden`` as not installed (whatever this environment has)."""
+    real = preflight.installed
+    monkeypatch.setattr(preflight, "installed", lambda module: module not in hidden and real(module))
+
+
+@pytest.mark.parametrize(
+    ("sets", "hidden", "message"),
+    [
+        (
+            ["logging.report_to=[wandb, tensorboard]"],
+            ("wandb",),
+            "logging.report_to: wandb is not installed; pip install 'grail-rl[wandb]' or remove it from "
+            "logging.report_to",
+        ),
+        (
+            ["trainer.use_vllm=true", "trainer.use_cpu=false"],
+            ("vllm",),
+            "trainer.use_vllm: vLLM is not installed; on a GPU machine pip install 'grail-rl[vllm]', "
+            "or set trainer.use_vllm: false to generate with transformers",
+        ),
+        (
+            ["model.attn_implementation=flash_attention_2"],
+            ("flash_attn", "kernels"),
+            "model.attn_implementation: flash_attention_2 needs the flash_attn package (or `kernels`), neither "
+            "is installed; install one on the GPU machine or use 'sdpa'",
+        ),
+    ],
+)
+def test_missing_optional_packages_are_refused_before_anything_loads(
+    tmp_path, monkeypatch, sets, hidden, message
+):
+    hide_modules(monkeypatch, *hidden)
+    # The model folder does not exist either: the missing package must be reported first.
+    path = write_recipe(tmp_path, tmp_path / "no-model")
     with pytest.raises(GrailError) as caught:
-        run_training(load_recipe(path), console=False)
-    assert str(caught.value) == (
-        "logging.report_to: wandb is not installed; pip install 'grail-rl[wandb]' or remove it from "
-        "logging.report_to"
-    )
+        run_training(load_recipe(path, sets=sets), console=False)
+    assert str(caught.value) == message
     assert not (tmp_path / "out").exists()
+
+
+def test_installed_packages_and_none_pass(tmp_path):
+    assert preflight.missing_trackers(["none", "tensorboard", "trackio"]) == []
+    path = write_recipe(tmp_path, tmp_path / "no-model", logging={"report_to": ["tensorboard"]})
+    preflight.check_optional_packages(load_recipe(path).recipe)

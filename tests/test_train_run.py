@@ -112,3 +112,21 @@ def test_in_training_evaluation_runs_every_eval_steps(tmp_path, tiny_model):  # 
     rows = [json.loads(line) for line in (result.output_dir / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in rows if "eval_reward" in r]
     assert [r["step"] for r in evals] == [2, 4]
+
+
+@pytest.mark.slow
+def test_an_empty_eval_split_is_said_not_scored_as_zero(tmp_path, tiny_model):  # noqa: F811
+    from grail_rl.training.summary import summary_lines
+
+    # 40 synthetic rows with seed 0 put no viewer in the validation split.
+    synthetic = {"n": 40, "seed": 0, "cache_dir": str(tmp_path / "synth")}
+    path = write_recipe(tmp_path, tiny_model, data={"synthetic": synthetic}, trainer={"max_steps": 1})
+    result = run_training(load_recipe(path), reward_funcs=[weird], reward_weights=[1.0], console=False)
+    assert json.loads((result.output_dir / "drop_report_eval.json").read_text())["read"] == 0
+    assert result.eval_reports == [] and not (result.output_dir / "eval").exists()
+    assert result.no_eval_reason.startswith("the eval split is empty (see ")
+    assert f"no evaluation: {result.no_eval_reason}" in summary_lines(result)
+
+    stepped = load_recipe(path, sets=["trainer.eval_strategy=steps", "output.overwrite=true"])
+    with pytest.raises(GrailError, match=r"the eval split is empty .* set trainer.eval_strategy: no$"):
+        run_training(stepped, reward_funcs=[weird], reward_weights=[1.0], console=False)

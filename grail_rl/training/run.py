@@ -19,8 +19,8 @@ from typing import Any
 from grail_rl.errors import GrailError
 from grail_rl.training.checkpoints import STAGING, clear_staging, resolve_resume
 from grail_rl.training.config import GRAIL_DECIDED, build_grpo_config
-from grail_rl.training.run_folder import prepare_output_dir, record_session, update_run
 from grail_rl.training.preflight import check_optional_packages
+from grail_rl.training.run_folder import prepare_output_dir, record_session, update_run
 
 logger = logging.getLogger("grail_rl.training")
 FINAL_DIR = "final"
@@ -34,6 +34,8 @@ class RunResult:
     final_dir: Path | None
     eval_reports: list[Any] = field(default_factory=list)
     weights_sha256: str | None = None
+    # Why no evaluation ran, when none did (shown in the summary instead of accuracy lines).
+    no_eval_reason: str | None = None
 
 
 def world() -> tuple[int, int]:
@@ -59,18 +61,31 @@ def reward_functions(loaded: Any, output_dir: Path) -> tuple[list[Any], list[flo
     return build_reward_functions(entries, fault_dir=output_dir / "reward_faults")
 
 
-def load_data(loaded: Any, output_dir: Path, tokenizer: Any) -> tuple[Any, Any]:
+def load_data(loaded: Any, output_dir: Path, tokenizer: Any) -> tuple[Any, Any, str | None]:
+    """(train split, eval split or None, why there is no eval split)."""
     from grail_rl.data.dataset import build_split
 
     recipe = loaded.recipe
     train, _ = build_split(recipe, loaded.plugins, "train", report_dir=output_dir, tokenizer=tokenizer)
     has_eval = bool(recipe.data.eval) or getattr(recipe.data, "synthetic", None) is not None
-    evals = None
+    evals, reason = None, "the recipe has no eval split (data.eval or data.synthetic)"
     if has_eval:
         evals, _ = build_split(recipe, loaded.plugins, "eval", report_dir=output_dir, tokenizer=tokenizer)
     if len(train) == 0:
         raise GrailError(f"no training rows left after filtering (see {output_dir}/drop_report_train.json)")
-    return train, evals
+    if evals is not None and len(evals) == 0:
+        # A small synthetic set can put no viewer in validation; an empty split must not be reported as a
+        # 0.000 accuracy, and TRL cannot evaluate on it during training.
+        if recipe.trainer.eval_strategy != "no" or recipe.trainer.eval_on_start:
+            raise GrailError(
+                f"the eval split is empty (see {output_dir}/drop_report_eval.json) but trainer.eval_strategy "
+                "asks for evaluation; give data.eval rows (or a bigger data.synthetic.n) or set "
+                "trainer.eval_strategy: no"
+            )
+        reason = f"the eval split is empty (see {output_dir}/drop_report_eval.json)"
+        logger.warning("%s: no evaluation after training", reason)
+        evals = None
+    return train, evals, reason
 
 
 def weights_digest(model: Any) -> str:
@@ -84,9 +99,33 @@ def weights_digest(model: Any) -> str:
     return digest.hexdigest()
 
 
+def shards_parameters(trainer: Any) -> bool:
+    """True under FSDP or DeepSpeed ZeRO-3, where no rank holds the whole model in ``state_dict()``."""
+    if getattr(trainer, "is_fsdp_enabled", False):
+        return True
+    if getattr(trainer, "is_deepspeed_enabled", False):
+        plugin = trainer.accelerator.state.deepspeed_plugin
+        return getattr(plugin, "zero_stage", None) == 3
+    return False
+
+
+def gather_full_weights_on_save(trainer: Any) -> None:
+    """Make ``save_model`` write whole weights under FSDP.
+
+    The shipped FSDP config keeps SHARDED_STATE_DICT so that checkpoints save and resume fast, but with it
+    transformers' ``save_model`` writes no weights at all; the final model must be a folder that loads
+    with ``from_pretrained``. (DeepSpeed ZeRO-3 gathers through ``zero3_save_16bit_model`` in its config.)
+    """
+    if getattr(trainer, "is_fsdp_enabled", False):
+        plugin = trainer.accelerator.state.fsdp_plugin
+        if "FULL_STATE_DICT" not in str(plugin.state_dict_type):
+            plugin.set_state_dict_type("FULL_STATE_DICT")
+
+
 def save_final(trainer: Any, output_dir: Path) -> Path:
     """Save the final model and tokenizer to ``OUTPUT/final`` through a staging folder (atomic rename)."""
     staged, final = output_dir / STAGING / FINAL_DIR, output_dir / FINAL_DIR
+    gather_full_weights_on_save(trainer)
     main = trainer.args.should_save
     if main:
         shutil.rmtree(staged, ignore_errors=True)
@@ -140,13 +179,14 @@ def run_training(
         clear_staging(output_dir)
 
     model, tokenizer, peft_config = load_policy(recipe.model, loaded.path.resolve().parent)
+    no_eval_reason = None if eval_dataset is not None else "no eval split was given"
     # transformers' own tqdm bars ("Writing model shards" at every save) would break into the run's progress
     # display and the per-step lines; the loading bar above stays, it is useful for big models.
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     if train_dataset is None:
-        train_dataset, loaded_eval = load_data(loaded, output_dir, tokenizer)
+        train_dataset, loaded_eval, no_eval_reason = load_data(loaded, output_dir, tokenizer)
         eval_dataset = eval_dataset if eval_dataset is not None else loaded_eval
     if reward_funcs is None:
         reward_funcs, reward_weights = reward_functions(loaded, output_dir)
@@ -187,15 +227,20 @@ def run_training(
             update_run(output_dir, status="running")
         out = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         final_dir = save_final(trainer, output_dir)
-        digests = trainer.accelerator.gather_for_metrics(
-            [weights_digest(trainer.model)], use_gather_object=True
+        # The ranks-agree check needs whole parameters on every rank: DDP and ZeRO-1/2, not FSDP or ZeRO-3.
+        digests = (
+            None
+            if shards_parameters(trainer)
+            else trainer.accelerator.gather_for_metrics(
+                [weights_digest(trainer.model)], use_gather_object=True
+            )
         )
         metrics = {**out.metrics, "train_wall_seconds": time.perf_counter() - started}
         result = RunResult(
-            output_dir, trainer.state.global_step, metrics, final_dir, weights_sha256=digests[0]
+            output_dir, trainer.state.global_step, metrics, final_dir, weights_sha256=digests and digests[0]
         )
         if rank == 0:
-            if len(set(digests)) > 1:
+            if digests and len(set(digests)) > 1:
                 logger.error("ranks ended with different weights: %s", digests)
             update_run(
                 output_dir,
@@ -204,6 +249,10 @@ def run_training(
                 train_metrics=metrics,
                 weights_sha256_per_rank=digests,
             )
+        if not evaluate:
+            result.no_eval_reason = "evaluation was turned off (--no-eval)"
+        elif eval_dataset is None:
+            result.no_eval_reason = no_eval_reason
         if evaluate and rank == 0 and eval_dataset is not None:
             from grail_rl.training.final_eval import evaluate_after_training
 

@@ -97,6 +97,8 @@ def summary_lines(result: Any) -> list[str]:
         lines.append(f"  {name:<22} {sparkline(values)}  first quarter {head:.3f} -> last quarter {tail:.3f}")
     for report in result.eval_reports:
         lines += eval_lines(report)
+    if not result.eval_reports and getattr(result, "no_eval_reason", None):
+        lines.append(f"no evaluation: {result.no_eval_reason}")
     if result.final_dir is not None:
         lines.append(f"final model: {result.final_dir.resolve()}")
     return lines

@@ -25,6 +25,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "data": "grail_rl.cli.data_cmds:data",
     "preview": "grail_rl.cli.preview_cmd:preview",
     "train": "grail_rl.cli.train_cmd:train",
+    "evaluate": "grail_rl.cli.evaluate_cmd:evaluate",
     "demo": "grail_rl.cli.demo_cmd:demo",
 }
 

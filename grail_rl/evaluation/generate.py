@@ -88,8 +88,10 @@ def evaluate_model(
     train_rows: list[tuple[int, int]] | None = None,
     synthetic_ceiling: float | None = None,
     chat_template_kwargs: dict[str, Any] | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> EvalReport:
-    """Evaluate ``model`` on every row of ``dataset`` (columns prompt, gold_index, n_options, ...)."""
+    """Evaluate ``model`` on every row of ``dataset`` (columns prompt, gold_index, n_options, ...);
+    ``meta`` (e.g. which model and data) is recorded in the report beside the decoding settings."""
     rows = [dict(r) for r in dataset]
     predictions: list[Prediction] = []
 
@@ -97,7 +99,7 @@ def evaluate_model(
         for text in texts:
             predictions.append(_prediction(rows[len(predictions)], text, allow_bare_numbers))
 
-    meta = {"max_new_tokens": max_new_tokens, "decoding": "greedy"}
+    meta = {"max_new_tokens": max_new_tokens, "decoding": "greedy", **(meta or {})}
 
     def report() -> EvalReport:
         return build_report(

@@ -57,16 +57,20 @@ class EvalReport:
 
     def write(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
-        suffix = "" if self.complete else ".partial"
-        path = folder / f"eval-{self.name}{suffix}.json"
+        path, preds = report_files(folder, self.name, complete=self.complete)
         tmp = folder / f".{path.name}.tmp"
         tmp.write_text(json.dumps(self.as_dict(), indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, path)
-        preds = folder / f"eval-{self.name}{suffix}.predictions.jsonl"
         with preds.open("w", encoding="utf-8") as fh:
             for pred in self.predictions:
                 fh.write(json.dumps(pred.as_dict()) + "\n")
         return path
+
+
+def report_files(folder: Path, name: str, *, complete: bool) -> tuple[Path, Path]:
+    """The report ``eval-NAME[.partial].json`` and its ``eval-NAME[.partial].predictions.jsonl``."""
+    stem = f"eval-{name}" + ("" if complete else ".partial")
+    return folder / f"{stem}.json", folder / f"{stem}.predictions.jsonl"
 
 
 def build_report(

@@ -45,8 +45,10 @@ def evaluate_sets(
     recipe: Any,
     *,
     fit_rows: list[tuple[int, int]] | None,
+    meta: dict[str, Any] | None = None,
 ) -> list[Any]:
-    """Evaluate ``model`` on each (name, dataset, ceiling) and write the reports under ``OUTPUT/eval``."""
+    """Evaluate ``model`` on each (name, dataset, ceiling) and write the reports under ``OUTPUT/eval``;
+    ``meta`` goes into every report."""
     from grail_rl.evaluation.generate import evaluate_model
     from grail_rl.evaluation.report import summary_lines
 
@@ -57,7 +59,7 @@ def evaluate_sets(
             model, tokenizer, dataset, name=name, out_dir=output_dir / EVAL_DIR,
             max_new_tokens=recipe.trainer.max_completion_length, batch_size=batch,
             train_rows=fit_rows, synthetic_ceiling=ceiling,
-            chat_template_kwargs=recipe.trainer.chat_template_kwargs,
+            chat_template_kwargs=recipe.trainer.chat_template_kwargs, meta=meta,
         )  # fmt: skip
         for line in summary_lines(report):
             logger.info(line)

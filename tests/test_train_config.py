@@ -25,7 +25,7 @@ CHANGED = {
         "temperature": 0.7, "top_p": 0.9, "top_k": 5, "min_p": 0.05, "repetition_penalty": 1.1,
         "generation_kwargs": {"no_repeat_ngram_size": 3}, "beta": 0.02, "epsilon": 0.25, "epsilon_high": 0.28,
         "num_iterations": 2, "loss_type": "dr_grpo", "scale_rewards": "batch", "mask_truncated_completions": True,
-        "importance_sampling_level": "sequence", "seed": 13, "bf16": False, "fp16": False, "use_cpu": True,
+        "importance_sampling_level": "sequence", "seed": 13, "bf16": False, "fp16": False, "use_cpu": False,
         "activation_checkpointing": False, "use_vllm": True, "eval_strategy": "steps", "eval_steps": 4, "eval_on_start": True,
         "vllm_mode": "server", "vllm_server_base_url": "http://10.0.0.1:8001", "vllm_server_host": "10.0.0.1",
         "vllm_server_port": 8001, "vllm_gpu_memory_utilization": 0.5, "vllm_tensor_parallel_size": 2,

@@ -130,3 +130,22 @@ def test_an_empty_eval_split_is_said_not_scored_as_zero(tmp_path, tiny_model):  
     stepped = load_recipe(path, sets=["trainer.eval_strategy=steps", "output.overwrite=true"])
     with pytest.raises(GrailError, match=r"the eval split is empty .* set trainer.eval_strategy: no$"):
         run_training(stepped, reward_funcs=[weird], reward_weights=[1.0], console=False)
+
+
+def test_evaluations_of_the_base_model_neither_block_a_run_nor_vanish_on_overwrite(tmp_path):
+    from grail_rl.training.run_folder import prepare_output_dir
+
+    out = tmp_path / "out"
+    (out / "evaluations" / "base" / "eval").mkdir(parents=True)
+    (out / "evaluations" / "base" / "eval" / "eval-eval.json").write_text("{}")
+    prepare_output_dir(out, resume=False, overwrite=False)  # `evaluate --base` before training is fine
+    with pytest.raises(GrailError, match="holds no run to resume"):
+        prepare_output_dir(out, resume=True, overwrite=False)
+
+    (out / "run.json").write_text("{}")
+    (out / "checkpoint-2").mkdir()
+    (out / "evaluations" / "checkpoint-2").mkdir()
+    prepare_output_dir(out, resume=False, overwrite=True)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "evaluations", "evaluations/base", "evaluations/base/eval", "evaluations/base/eval/eval-eval.json",
+    ]  # fmt: skip

@@ -27,9 +27,9 @@ import click
 
 from grail_rl.cli.validate import recipe_options
 from grail_rl.errors import GrailError
+from grail_rl.training.run_folder import EVALUATIONS_DIR
 
 BASE_LABEL = "base"
-EVALUATIONS_DIR = "evaluations"
 EVAL_SET = "eval"  # the recipe's eval split, named as `train` names it
 MODEL_FILES = ("config.json", "adapter_config.json")  # a full model, or a PEFT adapter on a base model
 

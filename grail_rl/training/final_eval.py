@@ -68,10 +68,16 @@ def evaluate_sets(
 
 
 def evaluate_after_training(
-    trainer: Any, eval_dataset: Any, output_dir: Path, recipe: Any, extra: list | None = None
+    trainer: Any,
+    eval_dataset: Any,
+    output_dir: Path,
+    recipe: Any,
+    extra: list | None = None,
+    *,
+    model: Any = None,
 ):
-    """Evaluate the trained policy on the eval split (and ``extra`` (name, dataset) sets)."""
-    model = trainer.accelerator.unwrap_model(trainer.model)
+    """Evaluate the trained policy (or ``model``) on the eval split (and ``extra`` (name, dataset) sets)."""
+    model = model if model is not None else trainer.accelerator.unwrap_model(trainer.model)
     sets = [("eval", eval_dataset, synthetic_ceiling(recipe))]
     sets += [(name, ds, None) for name, ds in (extra or [])]
     return evaluate_sets(

@@ -122,6 +122,19 @@ def gather_full_weights_on_save(trainer: Any) -> None:
             plugin.set_state_dict_type("FULL_STATE_DICT")
 
 
+def whole_model_for_eval(trainer: Any, recipe: Any, final_dir: Path) -> Any:
+    """None (evaluate the trained model in memory), or the saved final model where parameters are sharded.
+
+    Under FSDP or ZeRO-3 every forward pass needs all ranks, but the evaluation runs on rank 0 alone: it
+    would wait forever. Rank 0 reloads the whole saved weights instead (one full copy of the model).
+    """
+    if not shards_parameters(trainer):
+        return None
+    from grail_rl.models.loading import load_model
+
+    return load_model(recipe.model, str(final_dir)).to(trainer.accelerator.device)
+
+
 def save_final(trainer: Any, output_dir: Path) -> Path:
     """Save the final model and tokenizer to ``OUTPUT/final`` through a staging folder (atomic rename)."""
     staged, final = output_dir / STAGING / FINAL_DIR, output_dir / FINAL_DIR
@@ -256,7 +269,13 @@ def run_training(
         if evaluate and rank == 0 and eval_dataset is not None:
             from grail_rl.training.final_eval import evaluate_after_training
 
-            result.eval_reports = evaluate_after_training(trainer, eval_dataset, output_dir, recipe)
+            result.eval_reports = evaluate_after_training(
+                trainer,
+                eval_dataset,
+                output_dir,
+                recipe,
+                model=whole_model_for_eval(trainer, recipe, final_dir),
+            )
             trainer._grail_card = (loaded.resolved(), {**metrics, **_card_metrics(result.eval_reports)})
         if rank == 0:
             update_run(output_dir, status="completed")

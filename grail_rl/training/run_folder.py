@@ -1,7 +1,9 @@
 """The run's output folder: who may write into it, and the metadata written beside every run.
 
 A folder that already holds a run is refused unless the run is resumed or ``output.overwrite`` is set; a
-folder holding anything else is never emptied. ``run.json`` records the resolved recipe, the plugins with
+folder holding anything else is never emptied. ``evaluations/`` (written by ``grail-rl evaluate`` for the
+base model or a checkpoint) does not make a folder foreign, so the base model can be measured before
+training; an overwrite removes only the replaced run's checkpoint evaluations from it. ``run.json`` records the resolved recipe, the plugins with
 their versions, package versions, the git commit and every session (first start and each resume).
 Nothing secret goes in: tokens come only from the environment and are never read here.
 """
@@ -22,6 +24,7 @@ from typing import Any
 from grail_rl.errors import GrailError
 
 RUN_FILE = "run.json"
+EVALUATIONS_DIR = "evaluations"
 RECIPE_FILE = "recipe.resolved.json"
 PACKAGES = (
     "grail-rl",
@@ -48,7 +51,7 @@ def prepare_output_dir(path: Path, *, resume: bool, overwrite: bool) -> None:
     """Create ``path`` or check that this run may use it (see the module docstring)."""
     if path.exists() and not path.is_dir():
         raise OutputFolderError(f"output.dir: {path} is a file, not a folder")
-    if not path.exists() or not any(path.iterdir()):
+    if not path.exists() or not [child for child in path.iterdir() if child.name != EVALUATIONS_DIR]:
         if resume:
             raise OutputFolderError(f"--resume: {path} holds no run to resume")
         _mkdir(path)
@@ -67,7 +70,15 @@ def prepare_output_dir(path: Path, *, resume: bool, overwrite: bool) -> None:
             "--set output.overwrite=true to replace it"
         )
     for child in path.iterdir():
-        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        if child.name != EVALUATIONS_DIR:
+            _remove(child)
+    # Evaluations of the base model or other folders stay valid; those of the replaced checkpoints do not.
+    for child in (path / EVALUATIONS_DIR).glob("checkpoint-*"):
+        _remove(child)
+
+
+def _remove(child: Path) -> None:
+    shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
 
 
 def _mkdir(path: Path) -> None:

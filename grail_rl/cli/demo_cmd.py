@@ -44,26 +44,32 @@ def find_real_validation(given: str | None) -> Path | None:
 
 
 def evaluate_real(loaded, result, folder: Path, rows: int | None) -> list:
-    """Evaluate the final model on each real validation file (rendered prompts)."""
-    from grail_rl.data.dataset import build_split
-    from grail_rl.models.loading import load_model, load_tokenizer
-    from grail_rl.recipe.loader import load_recipe
-    from grail_rl.training.final_eval import evaluate_sets
+    """The final model on each real validation file, as ``grail-rl evaluate --data`` would evaluate it.
 
-    recipe = loaded.recipe
-    tokenizer = load_tokenizer(recipe.model, str(result.final_dir))
-    model = load_model(recipe.model, str(result.final_dir))
-    sets = []
-    for name in REAL_FILES:
-        overrides = [*loaded.overrides, f"data.eval=[{{path: '{folder / name}', format: rendered}}]"]
-        if rows is not None:
-            overrides.append(f"data.max_eval_samples={rows}")
-        real = load_recipe(
-            loaded.path, sets=[o for o in overrides if not o.startswith("--")], plugins=loaded.plugins
-        )
-        dataset, _ = build_split(real.recipe, real.plugins, "eval", tokenizer=tokenizer)
-        sets.append((f"real-{name.split('.')[0]}", dataset, None))
-    return evaluate_sets(model, tokenizer, sets, result.output_dir, recipe, fit_rows=None)
+    The most-frequent-position baseline is fitted on the recipe's (synthetic) TRAIN rows, never on the
+    real rows it is compared on.
+    """
+    from dataclasses import replace
+
+    from grail_rl.cli.evaluate_cmd import ModelChoice, plan_sets, run_evaluation
+    from grail_rl.training.run import FINAL_DIR
+
+    sets = [o for o in loaded.overrides if not o.startswith("--")]
+    sets += [f"data.max_eval_samples={rows}"] if rows is not None else []
+    files = tuple(folder / name for name in REAL_FILES)
+    plans = [replace(plan, name=f"real-{plan.name}") for plan in plan_sets(loaded, files, sets, [])]
+    choice = ModelChoice(str(result.final_dir), FINAL_DIR, result.output_dir)
+    return run_evaluation(loaded, choice, plans, stale=[])
+
+
+def evaluate_starting_model(loaded, result, model_dir: Path) -> list:
+    """The format-warmed model before GRPO on the same eval split: what the training itself changed."""
+    from grail_rl.cli.evaluate_cmd import BASE_LABEL, EVAL_SET, ModelChoice, SetPlan, run_evaluation
+    from grail_rl.training.run_folder import EVALUATIONS_DIR
+
+    plan = SetPlan(EVAL_SET, loaded, "the recipe's eval split", ceiling=True)
+    choice = ModelChoice(str(model_dir), BASE_LABEL, result.output_dir / EVALUATIONS_DIR / BASE_LABEL)
+    return run_evaluation(loaded, choice, [plan], stale=[])
 
 
 def synthetic_train_rows(loaded):
@@ -148,6 +154,8 @@ def demo(
     click.echo(f"tiny model (format-warmed): {ensure_format_warmed(model_dir, synthetic_train_rows(loaded))}")
     resolve_model_location(str(model_dir))
     result = run_training(loaded, console=not quiet)
+    if result.eval_reports:
+        result.starting_reports = evaluate_starting_model(loaded, result, model_dir)
     if real is not None and result.final_dir is not None:
         click.echo(f"evaluating on the real validation files in {real}")
         result.eval_reports += evaluate_real(loaded, result, real, real_rows or None)

@@ -36,6 +36,8 @@ class RunResult:
     weights_sha256: str | None = None
     # Why no evaluation ran, when none did (shown in the summary instead of accuracy lines).
     no_eval_reason: str | None = None
+    # The starting model on the same eval split(s), when the caller measured it (the demo does).
+    starting_reports: list[Any] = field(default_factory=list)
 
 
 def world() -> tuple[int, int]:

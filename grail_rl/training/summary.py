@@ -82,6 +82,16 @@ def _share(value: Any) -> str:
     return f"{value:.0%}" if isinstance(value, int | float) else "?"
 
 
+def starting_model_lines(report: Any) -> list[str]:
+    """One line: the starting model on the same split with the same greedy decoding, before any GRPO step."""
+    overall = report.as_dict()["overall"]
+    acc, fmt = overall["accuracy"], overall["format_rate"]
+    return [
+        f"before GRPO, the starting model on '{report.name}' ({overall['n']} rows): accuracy {acc['value']:.3f} "
+        f"[{acc['ci95'][0]:.3f}, {acc['ci95'][1]:.3f}], format rate {fmt['value']:.3f} (same greedy decoding)"
+    ]
+
+
 def summary_lines(result: Any) -> list[str]:
     from grail_rl.evaluation.report import summary_lines as eval_lines
 
@@ -95,8 +105,11 @@ def summary_lines(result: Any) -> list[str]:
         head = sum(values[: max(len(values) // 4, 1)]) / max(len(values) // 4, 1)
         tail = sum(values[-max(len(values) // 4, 1) :]) / max(len(values) // 4, 1)
         lines.append(f"  {name:<22} {sparkline(values)}  first quarter {head:.3f} -> last quarter {tail:.3f}")
+    starting = {report.name: report for report in getattr(result, "starting_reports", [])}
     for report in result.eval_reports:
         lines += eval_lines(report)
+        if report.name in starting:
+            lines += starting_model_lines(starting[report.name])
     if not result.eval_reports and getattr(result, "no_eval_reason", None):
         lines.append(f"no evaluation: {result.no_eval_reason}")
     if result.final_dir is not None:

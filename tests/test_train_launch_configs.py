@@ -33,3 +33,4 @@ def test_slurm_templates_are_valid_bash_and_launch_grail_rl(name):
     assert "HF_TOKEN=" not in text
     if "vllm" in name:
         assert "trl vllm-serve" in text and "--vllm_mode server" in text
+        assert ":${VLLM_PORT}/health\"" in text  # the path TRL's VLLMClient checks (no trailing slash)

@@ -1,97 +1,126 @@
-"""Pushing to the hub without a network: huggingface_hub's API is replaced in-process by a recorder.
+"""Pushing to the hub, through huggingface_hub's real HTTP code, to a local hub (``tests/local_hub.py``).
 
-Checks: the model is pushed on every save and at the end, each checkpoint gets its own revision when
-asked, the model card carries the recipe and metrics, and the token (set only in the environment) is
-written to no file of the output folder and to no log.
+One ``grail-rl train`` subprocess (4 steps, a save every 2, ``hub.revision_per_save``) pushes to a
+:class:`~tests.local_hub.LocalHub` on 127.0.0.1; the tests then read back what the hub received.
+
+Checks: the model is pushed on every save and at the end, each checkpoint gets its own revision holding
+exactly that checkpoint, the model card carries the recipe and metrics, and the token (set only in the
+subprocess's environment) reaches the hub only in the ``Authorization`` header: it is written to no file
+of the output folder, to no uploaded file, to no request path or body and to no console output.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+from subprocess import CompletedProcess
+
 import pytest
 
-from grail_rl.recipe.loader import load_recipe
-from grail_rl.training.run import run_training
-from tests.conftest_training import tiny_model, toy_dataset, write_recipe  # noqa: F401  (fixture)
+from tests.conftest_training import run_cli, tiny_model, write_recipe  # noqa: F401  (fixture)
+from tests.local_hub import LocalHub
 
 TOKEN = "hf_grailTESTtoken0123456789abcdefSECRET"
+REPO = "grail/tiny-test"
+BRANCHES = ["step-000002", "step-000004"]
+
+pytestmark = pytest.mark.slow
 
 
-class FakeHub:
-    """Records every call that would have reached the hub; answers like the hub would."""
-
-    def __init__(self):
-        self.calls: list[tuple[str, dict]] = []
-
-    def install(self, monkeypatch):
-        from huggingface_hub import HfApi
-        from huggingface_hub.hf_api import CommitInfo, RepoUrl
-
-        fake = self
-
-        def create_repo(self, repo_id, **kwargs):
-            fake.calls.append(("create_repo", {"repo_id": repo_id, **kwargs}))
-            return RepoUrl(f"http://127.0.0.1:9/{repo_id}", endpoint="http://127.0.0.1:9")
-
-        def create_branch(self, repo_id, *, branch, **kwargs):
-            fake.calls.append(("create_branch", {"repo_id": repo_id, "branch": branch, **kwargs}))
-
-        def upload_folder(self, *, repo_id, folder_path, commit_message=None, revision=None, run_as_future=False,
-                          ignore_patterns=None, **kwargs):
-            from concurrent.futures import Future
-            from pathlib import Path
-
-            root = Path(folder_path)
-            paths = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
-            fake.calls.append(("commit", {"repo_id": repo_id, "revision": revision, "paths": paths,
-                                          "message": commit_message, "token": kwargs.get("token")}))
-            info = CommitInfo(commit_url=f"http://127.0.0.1:9/{repo_id}/commit/0", commit_message=commit_message or "",
-                              commit_description="", oid="0" * 40)  # fmt: skip
-            if not run_as_future:
-                return info
-            future: Future = Future()
-            future.set_result(info)
-            return future
-
-        def offline(self, *args, **kwargs):
-            raise AssertionError("the test tried to reach the hub")
-
-        monkeypatch.setattr(HfApi, "create_repo", create_repo)
-        monkeypatch.setattr(HfApi, "create_branch", create_branch)
-        monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
-        for name in ("create_commit", "preupload_lfs_files", "upload_file", "whoami"):
-            monkeypatch.setattr(HfApi, name, offline)
-        return self
+@dataclass
+class Pushed:
+    hub: LocalHub
+    proc: CompletedProcess[str]
+    out: Path
 
 
-@pytest.mark.slow
-def test_push_revisions_and_card_without_leaking_the_token(tmp_path, tiny_model, monkeypatch, caplog, capsys):  # noqa: F811
-    monkeypatch.setenv("HF_TOKEN", TOKEN)
-    from huggingface_hub import constants
-
-    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # anything unpatched fails locally, never online
-    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
-    hub = FakeHub().install(monkeypatch)
+@pytest.fixture(scope="module")
+def pushed(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Pushed:  # noqa: F811
+    tmp = tmp_path_factory.mktemp("push")
     path = write_recipe(
-        tmp_path, tiny_model, output={"save_steps": 2},
-        hub={"push_to_hub": True, "hub_model_id": "grail/tiny-test", "revision_per_save": True},
+        tmp, tiny_model, output={"save_steps": 2},
+        hub={"push_to_hub": True, "hub_model_id": REPO, "revision_per_save": True},
     )  # fmt: skip
-    result = run_training(load_recipe(path), train_dataset=toy_dataset(16), eval_dataset=toy_dataset(4),
-                          console=True)  # fmt: skip
+    with LocalHub(token=TOKEN) as hub:  # writes without this exact bearer token are refused (401)
+        proc = run_cli("train", str(path), cwd=tmp, HF_TOKEN=TOKEN, **hub.env(tmp / "hf-home"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return Pushed(hub, proc, tmp / "out")
 
-    branches = [c[1]["branch"] for c in hub.calls if c[0] == "create_branch"]
-    assert branches == ["step-000002", "step-000004"]
-    commits = [c[1] for c in hub.calls if c[0] == "commit"]
-    on_branches = [c for c in commits if c["revision"] in branches]
-    assert len(on_branches) == 2 and all("model.safetensors" in c["paths"] for c in on_branches)
-    main_pushes = [c for c in commits if c["revision"] is None]
-    assert main_pushes and "README.md" in main_pushes[-1]["paths"] and "model.safetensors" in main_pushes[-1]["paths"]
-    card = (result.output_dir / "README.md").read_text()
-    assert "grail-rl" in card and "max_steps: 4" in card and "eval/eval/accuracy" in card
 
+def test_every_save_pushes_its_own_revision_holding_that_checkpoint(pushed: Pushed):
+    hub, out = pushed.hub, pushed.out
+    assert sorted(hub.repo(REPO).branches) == ["main", *BRANCHES]
+    for branch in BRANCHES:
+        step = int(branch.removeprefix("step-"))
+        assert [c.message for c in hub.history(REPO, branch)][-1] == f"grail-rl checkpoint at step {step}"
+        local = {p.relative_to(out / f"checkpoint-{step}").as_posix(): p.read_bytes()
+                 for p in (out / f"checkpoint-{step}").rglob("*") if p.is_file()}  # fmt: skip
+        remote = hub.files(REPO, branch)
+        assert "model.safetensors" in local
+        # The revision is the checkpoint, byte for byte, and nothing else (.gitattributes comes with a repo).
+        assert sorted(remote) == sorted([*local, ".gitattributes"])
+        assert all(remote[name] == data for name, data in local.items())
+    assert hub.unhandled == []
+
+
+def test_main_gets_the_saves_and_the_end_of_training(pushed: Pushed):
+    hub, out = pushed.hub, pushed.out
+    messages = [c.message for c in hub.history(REPO, "main")]
+    # TRL pushes each save to main in the background and skips a save while the previous push still runs,
+    # so only the first save's push is certain; the end-of-training push always comes last.
+    assert "Training in progress, step 2" in messages
+    assert messages[-1] == "grail-rl: end of training (step 4)"
+    main = hub.files(REPO, "main")
+    assert main["model.safetensors"] == (out / "model.safetensors").read_bytes()
+    assert main["model.safetensors"] == (out / "final" / "model.safetensors").read_bytes()
+    assert main["config.json"] == (out / "config.json").read_bytes()
+    assert not [name for name in main if name.startswith("checkpoint-")]  # those go to their revisions
+
+
+def test_model_card_carries_the_recipe_and_the_metrics(pushed: Pushed):
+    card = pushed.hub.files(REPO, "main")["README.md"]
+    assert card == (pushed.out / "README.md").read_bytes()
+    text = card.decode()
+    assert "grail-rl" in text and "max_steps: 4" in text and "eval/eval/accuracy" in text
+    assert f"hub_model_id: {REPO}" in text
+
+
+def test_the_token_travels_only_in_the_authorization_header(pushed: Pushed):
+    hub, out, proc = pushed.hub, pushed.out, pushed.proc
+    writes = [r for r in hub.requests if r.method == "POST"]
+    assert {r.path.split("?")[0].rsplit("/", 1)[0] for r in writes} >= {
+        "/api/repos",
+        f"/api/models/{REPO}/branch",
+        f"/api/models/{REPO}/preupload",
+        f"/api/models/{REPO}/commit",
+    }
+    assert all(r.authorization == f"Bearer {TOKEN}" for r in writes)
     secret = TOKEN.encode()
-    leaked = [p for p in result.output_dir.rglob("*") if p.is_file() and secret in p.read_bytes()]
+    assert not [r.path for r in hub.requests if TOKEN in r.path]
+    assert not [r.path for r in hub.requests if secret in r.body]
+    uploaded = [name for repo in hub.repos.values() for commit in repo.commits.values()
+                for name, data in commit.files.items() if secret in data]  # fmt: skip
+    assert not uploaded, f"token uploaded in {uploaded}"
+    leaked = [p for p in out.rglob("*") if p.is_file() and secret in p.read_bytes()]
     assert not leaked, f"token written to {leaked}"
-    assert TOKEN not in caplog.text
-    printed = capsys.readouterr()
-    assert TOKEN not in printed.out and TOKEN not in printed.err
-    assert all(c.get("token") is None for c in commits)  # never passed explicitly
+    assert TOKEN not in proc.stdout and TOKEN not in proc.stderr
+    # the scan above would find it: the token is in the requests' headers and the folder has the run's log
+    assert (out / "train.log").is_file() and any(
+        r.authorization and TOKEN in r.authorization for r in hub.requests
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="grail-rl bug: run.save_final() calls trainer.save_model(OUTPUT/.staging/final), which with push_to_hub "
+    "pushes the whole output folder ('Model save') while the staging copy is in it; passing _internal_call=True "
+    "there fixes it (checked), then remove this mark",
+)
+def test_main_mirrors_the_output_folder_without_staging_copies(pushed: Pushed):
+    hub, out = pushed.hub, pushed.out
+    local = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    pushable = {name for name in local if not name.startswith(("checkpoint-", "_"))}
+    for commit in hub.history(REPO, "main"):
+        assert not [name for name in commit.files if name.startswith(".staging/")], commit.message
+    main = hub.files(REPO, "main")
+    assert set(main) - {".gitattributes"} == pushable

@@ -39,11 +39,14 @@ class HubPusher:
         branch = revision_name(step)
         api.create_repo(self.repo_id, private=self.private, exist_ok=True)
         api.create_branch(self.repo_id, branch=branch, exist_ok=True)
+        # A new branch starts from main, which holds whatever the last main push left (an older card, logs,
+        # weights); delete_patterns="*" makes the revision exactly this checkpoint (.gitattributes is kept).
         api.upload_folder(
             repo_id=self.repo_id,
             folder_path=str(folder),
             revision=branch,
             commit_message=f"grail-rl checkpoint at step {step}",
+            delete_patterns="*",
         )
         self.pushed.append(branch)
         logger.info("pushed %s to %s@%s", folder.name, self.repo_id, branch)

@@ -110,12 +110,6 @@ def test_the_token_travels_only_in_the_authorization_header(pushed: Pushed):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="grail-rl bug: run.save_final() calls trainer.save_model(OUTPUT/.staging/final), which with push_to_hub "
-    "pushes the whole output folder ('Model save') while the staging copy is in it; passing _internal_call=True "
-    "there fixes it (checked), then remove this mark",
-)
 def test_main_mirrors_the_output_folder_without_staging_copies(pushed: Pushed):
     hub, out = pushed.hub, pushed.out
     local = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}

@@ -146,7 +146,9 @@ def save_final(trainer: Any, output_dir: Path) -> Path:
         shutil.rmtree(staged, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
     try:
-        trainer.save_model(str(staged))
+        # _internal_call: otherwise, with push_to_hub, save_model pushes the whole output folder while the
+        # staging copy is in it; the end of run_training pushes the finished folder instead.
+        trainer.save_model(str(staged), _internal_call=True)
         if main:
             if final.exists():
                 shutil.rmtree(final)

@@ -105,12 +105,12 @@ def summary_lines(result: Any) -> list[str]:
         head = sum(values[: max(len(values) // 4, 1)]) / max(len(values) // 4, 1)
         tail = sum(values[-max(len(values) // 4, 1) :]) / max(len(values) // 4, 1)
         lines.append(f"  {name:<22} {sparkline(values)}  first quarter {head:.3f} -> last quarter {tail:.3f}")
-    starting = {report.name: report for report in getattr(result, "starting_reports", [])}
+    starting = {report.name: report for report in result.starting_reports}
     for report in result.eval_reports:
         lines += eval_lines(report)
         if report.name in starting:
             lines += starting_model_lines(starting[report.name])
-    if not result.eval_reports and getattr(result, "no_eval_reason", None):
+    if not result.eval_reports and result.no_eval_reason:
         lines.append(f"no evaluation: {result.no_eval_reason}")
     if result.final_dir is not None:
         lines.append(f"final model: {result.final_dir.resolve()}")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from grail_rl.errors import GrailError
+from grail_rl.files import read_text_limited
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -55,7 +56,7 @@ def chat_template_override(block: Any) -> str | None:
     if block.chat_template is not None:
         return block.chat_template
     if block.chat_template_file is not None:
-        return Path(block.chat_template_file).read_text(encoding="utf-8")
+        return read_text_limited(Path(block.chat_template_file), "model.chat_template_file")
     return None
 
 

@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict
 
 
 class PluginConfig(BaseModel):
-    """Options of one plugin, validated strictly: unknown keys and strings-for-numbers are errors."""
+    """Options of one plugin, validated strictly: unknown keys, strings-for-numbers, NaN and infinities are errors."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class _Plugin(abc.ABC):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from grail_rl.errors import GrailError
+from grail_rl.files import read_text_limited
 from grail_rl.plugins.base import PromptSection
 from grail_rl.prompts.sections import DEFAULT_SECTION_NAMES
 
@@ -79,7 +80,4 @@ class PromptBuilder:
 
 
 def read_system_prompt(path: Path) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GrailError(f"{path}: cannot read the system prompt file ({exc})") from None
+    return read_text_limited(Path(path), "prompt.system_prompt_file")

@@ -14,9 +14,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from grail_rl.errors import GrailError
+from grail_rl.files import read_text_limited
 from grail_rl.plugins.base import PluginConfig, PromptSection
 from grail_rl.prompts import profile
 from grail_rl.recipe.fields import ExistingFile
@@ -101,12 +102,16 @@ class SurveyHighlightsSection(PromptSection):
         return f"SURVEY HIGHLIGHTS\n{text}" if text else None
 
 
+# video_stats.json of the study is 60 KB for 412 videos; a file 1000 times larger is still a plausible catalogue.
+MAX_VIDEO_STATS = 256 * 1024 * 1024
+
+
 @lru_cache(maxsize=8)
 def load_video_stats(path: str) -> dict[str, dict[str, Any]]:
     """Engagement counts by video id from a JSON object such as ``video_stats.json``."""
     try:
-        stats = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        stats = json.loads(read_text_limited(Path(path), "video_stats", limit=MAX_VIDEO_STATS))
+    except (RecursionError, ValueError) as exc:
         raise GrailError(f"{path}: cannot read video stats ({exc}); expected a JSON object keyed by video id") from None
     if not isinstance(stats, dict):
         raise GrailError(f"{path}: video stats must be a JSON object keyed by video id")
@@ -127,6 +132,17 @@ class OptionsSection(PromptSection):
         video_stats: ExistingFile | None = Field(
             None, description="JSON object of engagement counts by video id, e.g. video_stats.json."
         )
+
+        @model_validator(mode="after")
+        def _stats_file_with_stats(self) -> Any:
+            if self.engagement == "stats" and self.video_stats is None:
+                raise ValueError("engagement: stats needs video_stats: <file>")
+            if self.engagement != "stats" and self.video_stats is not None:
+                raise ValueError(
+                    f"video_stats is read only with engagement: stats (it is '{self.engagement}'); set "
+                    "engagement: stats, or remove video_stats"
+                )
+            return self
 
     def __init__(self, config: PluginConfig | None = None):
         super().__init__(config)

@@ -7,11 +7,11 @@ the description says otherwise.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
-from grail_rl.recipe.fields import Block, ExistingFile, RecipePath, trl_field
+from grail_rl.recipe.fields import Block, ExistingFile, FiniteMapping, RecipePath, trl_field
 
 
 class LoraBlock(Block):
@@ -63,7 +63,9 @@ class TrainerBlock(Block):
         "cosine_with_min_lr",
         "warmup_stable_decay",
     ] = trl_field("linear", description="Learning-rate schedule.")
-    lr_scheduler_kwargs: dict[str, Any] | None = trl_field(None, description="Extra scheduler arguments.")
+    lr_scheduler_kwargs: FiniteMapping | None = trl_field(
+        None, description="Extra arguments of the schedule (e.g. num_cycles for cosine); checked against it."
+    )
     warmup_steps: float = trl_field(
         0, ge=0, description="Warmup steps; a value in [0, 1) is a fraction of the total steps."
     )
@@ -93,7 +95,9 @@ class TrainerBlock(Block):
     top_k: int = trl_field(0, ge=0, description="Top-k sampling; 0 disables it.")
     min_p: float | None = trl_field(None, ge=0, le=1, description="Min-p sampling threshold.")
     repetition_penalty: float = trl_field(1.0, gt=0, description="Repetition penalty while sampling.")
-    generation_kwargs: dict[str, Any] | None = trl_field(None, description="Extra GenerationConfig/SamplingParams.")
+    generation_kwargs: FiniteMapping | None = trl_field(
+        None, description="Extra GenerationConfig/SamplingParams (not the sampling fields above, which have their own keys)."
+    )
     beta: float = trl_field(0.0, ge=0, description="KL coefficient; 0 loads no reference model.")
     epsilon: float = trl_field(0.2, gt=0, description="Lower clipping range of the policy ratio.")
     epsilon_high: float | None = trl_field(None, gt=0, description="Upper clipping range; None = epsilon.")
@@ -108,7 +112,9 @@ class TrainerBlock(Block):
     importance_sampling_level: Literal["token", "sequence"] = trl_field(
         "token", description="Importance ratios per token or per sequence (GSPO)."
     )
-    seed: int = trl_field(42, description="Random seed set at the start of training.")
+    seed: int = trl_field(
+        42, ge=0, lt=2**32, description="Random seed set at the start of training (0 to 2**32 - 1, as numpy needs)."
+    )
     bf16: bool | None = trl_field(
         None, description="bf16 mixed precision; None = on when the GPU supports bf16, else off (recorded in run.json)."
     )
@@ -136,7 +142,7 @@ class TrainerBlock(Block):
     disable_dropout: bool = trl_field(False, description="Disable dropout in the policy.")
     torch_compile: bool = trl_field(False, description="Compile the model with torch.compile.")
     ddp_timeout: int = trl_field(1800, ge=1, description="Seconds before a distributed collective times out.")
-    chat_template_kwargs: dict[str, Any] | None = trl_field(
+    chat_template_kwargs: FiniteMapping | None = trl_field(
         None, description="Extra arguments to apply_chat_template."
     )
 
@@ -176,6 +182,11 @@ class HubBlock(Block):
         "every_save", description="What to push and when."
     )
     revision_per_save: bool = Field(False, description="Also push each saved checkpoint to its own revision.")
+    push_data_files: bool = Field(
+        False,
+        description="Also push the files that hold participants' data (completion samples with their prompts, "
+        "drop reports, reward faults, evaluation predictions); off by default.",
+    )
 
     @model_validator(mode="after")
     def _needs_repo(self) -> HubBlock:

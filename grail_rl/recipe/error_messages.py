@@ -7,6 +7,7 @@ are valid at that place.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
@@ -142,6 +143,8 @@ def describe_error(error: dict[str, Any], root: type[BaseModel], plugins: Plugin
         return clean, f"unknown key '{key}'.{hint}"
     if kind == "missing":
         return clean, f"missing required key '{clean[-1] if clean else '?'}'"
+    if kind == "finite_number" or (isinstance(value, float) and not math.isfinite(value)):
+        return clean, f"must be a finite number, got {yaml_number(value)} (NaN and infinities are not allowed)"
     message = error["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
@@ -155,6 +158,15 @@ def describe_error(error: dict[str, Any], root: type[BaseModel], plugins: Plugin
     elif kind.endswith("_type") or kind.endswith("_parsing"):
         message += f", got {value!r}" if not isinstance(value, dict | list) else f", got a {type(value).__name__}"
     return clean, message
+
+
+def yaml_number(value: Any) -> str:
+    """A non-finite float as YAML writes it (.nan, .inf, -.inf); anything else as repr."""
+    if isinstance(value, float) and math.isnan(value):
+        return ".nan"
+    if isinstance(value, float) and math.isinf(value):
+        return ".inf" if value > 0 else "-.inf"
+    return repr(value)
 
 
 def format_validation_error(

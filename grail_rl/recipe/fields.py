@@ -1,11 +1,16 @@
 """Field helpers shared by the recipe blocks: strict base model, paths relative to the recipe, TRL mapping.
 
 A path in a recipe is resolved against the folder of the recipe file (passed as validation context
-``base_dir``), so a recipe means the same thing from any working directory.
+``base_dir``) and normalised (``recipes/demo/../../runs`` becomes ``runs``), so a recipe means the same
+thing from any working directory. Numbers must be finite everywhere: NaN and infinities are refused, also
+inside free-form mappings such as ``trainer.lr_scheduler_kwargs``.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import stat
 import types
 import typing
 from pathlib import Path
@@ -13,13 +18,15 @@ from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 
+from grail_rl.files import special_kind
+
 TRL_KEY = "trl"
 
 
 class Block(BaseModel):
-    """A recipe section: unknown keys are errors and values are not coerced from strings."""
+    """A recipe section: unknown keys are errors, values are not coerced from strings, numbers are finite."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 def trl_field(default: Any = ..., *, description: str, trl: str | None = None, **kwargs: Any) -> Any:
@@ -41,20 +48,61 @@ def _resolve(path: Path, info: ValidationInfo) -> Path:
     path = path.expanduser()
     if not path.is_absolute() and base is not None:
         path = Path(base) / path
-    return path
+    # normpath, not resolve(): "runs/../x" reads as the user meant it, and a symlinked folder keeps its name.
+    return Path(os.path.normpath(path)) if path.is_absolute() else path
+
+
+_RELATIVE = "relative paths are resolved against the recipe's folder"
+
+
+def _kind_of(path: Path) -> str | None:
+    """None when missing, else "file", "folder" or the special kind (a FIFO, a device, a socket)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    return special_kind(mode) or "an unknown kind of file"
 
 
 def _must_be_file(path: Path) -> Path:
-    if not path.is_file():
-        hint = "it is a folder" if path.is_dir() else "no such file"
-        raise ValueError(f"{path}: {hint} (relative paths are resolved against the recipe's folder)")
+    kind = _kind_of(path)
+    if kind is None:
+        raise ValueError(f"{path}: no such file ({_RELATIVE})")
+    if kind == "folder":
+        raise ValueError(f"{path}: it is a folder; give a file")
+    if kind != "file":
+        raise ValueError(f"{path} is {kind}, not a regular file; give a file on disk")
     return path
 
 
 def _must_exist(path: Path) -> Path:
-    if not path.exists():
-        raise ValueError(f"{path}: no such file or folder (relative paths are resolved against the recipe's folder)")
+    kind = _kind_of(path)
+    if kind is None:
+        raise ValueError(f"{path}: no such file or folder ({_RELATIVE})")
+    if kind not in ("file", "folder"):
+        raise ValueError(f"{path} is {kind}, not a regular file or folder; give a file or folder on disk")
     return path
+
+
+def _finite_values(value: Any, where: str = "") -> Any:
+    """Refuse NaN and infinities anywhere inside a free-form mapping or list."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where or 'value'} is {value}; NaN and infinities are not allowed, give a finite number")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _finite_values(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _finite_values(item, f"{where}[{i}]")
+    return value
+
+
+# A free-form mapping (passed on to TRL or transformers) whose numbers must still be finite.
+FiniteMapping = Annotated[dict[str, Any], AfterValidator(_finite_values)]
 
 
 # A path (strings are accepted even in strict mode), made absolute against the recipe's folder.

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from grail_rl.plugins.manager import Plugins
 from grail_rl.recipe.blocks import HubBlock, LaunchBlock, LoggingBlock, ModelBlock, OutputBlock, TrainerBlock
+from grail_rl.recipe.consistency import generation_kwargs_problems, ignored_settings, scheduler_problems
 from grail_rl.recipe.data_blocks import DataBlock, prompt_block
 from grail_rl.recipe.fields import Block
 from grail_rl.recipe.plugin_blocks import block_union
@@ -51,6 +52,9 @@ def cross_field_problems(recipe: Any) -> list[tuple[Loc, str]]:
     """Checks that involve more than one field; each problem is (location, message)."""
     problems: list[tuple[Loc, str]] = []
     problems += _batch_rule(recipe)
+    problems += scheduler_problems(recipe.trainer)
+    problems += generation_kwargs_problems(recipe.trainer)
+    problems += ignored_settings(recipe)
     if recipe.trainer.use_vllm and recipe.trainer.use_cpu:
         problems.append(
             (

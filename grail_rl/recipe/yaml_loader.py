@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from grail_rl.errors import RecipeError
+from grail_rl.errors import GrailError, RecipeError
+from grail_rl.files import read_text_limited
 
 BOOL_TAG = "tag:yaml.org,2002:bool"
 FLOAT_TAG = "tag:yaml.org,2002:float"
@@ -46,6 +47,26 @@ _RecipeYamlLoader.add_implicit_resolver(
 )
 
 
+# A recipe holds a few hundred values; aliases that expand beyond this are a "billion laughs" bomb.
+MAX_VALUES = 100_000
+
+
+class _Budget:
+    """Counts the values built, so an alias bomb stops after :data:`MAX_VALUES` instead of exhausting memory."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.left = MAX_VALUES
+
+    def spend(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise RecipeError([
+                f"{self.source}: the YAML expands to more than {MAX_VALUES:,} values (aliases repeated inside "
+                "aliases?); a recipe is a few hundred values, write it out plainly"
+            ])  # fmt: skip
+
+
 def parse_yaml(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
     """Parse ``text``; return the data and a map from each location to its 1-based line.
 
@@ -55,7 +76,9 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
     try:
         node = loader.get_single_node()
         lines: dict[Loc, int] = {}
-        data = None if node is None else _build(loader, node, (), lines, source)
+        data = None if node is None else _build(loader, node, (), lines, _Budget(source))
+    except RecursionError:
+        raise RecipeError([f"{source}: invalid YAML: nested too deeply"]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
@@ -68,7 +91,9 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
     return data, lines
 
 
-def _build(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, lines: dict[Loc, int], source: str) -> Any:
+def _build(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, lines: dict[Loc, int], budget: _Budget) -> Any:
+    budget.spend()
+    source = budget.source
     lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # resolve "<<" merge keys the standard way
@@ -82,25 +107,23 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, lines: dict[Loc, 
                 first = lines.get((*loc, key), "?")
                 raise RecipeError([f"{source}:{line}: duplicate key '{key}' (first set at line {first}); keep one"])
             lines[(*loc, key)] = line
-            result[key] = _build(loader, value_node, (*loc, key), lines, source)
+            result[key] = _build(loader, value_node, (*loc, key), lines, budget)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_build(loader, item, (*loc, i), lines, source) for i, item in enumerate(node.value)]
+        return [_build(loader, item, (*loc, i), lines, budget) for i, item in enumerate(node.value)]
     return loader.construct_object(node, deep=True)
 
 
 def read_recipe_file(path: Path) -> tuple[dict[str, Any], dict[Loc, int]]:
-    """Read a recipe file: a non-empty YAML mapping. Errors name the file."""
+    """Read a recipe file: a non-empty YAML mapping. Errors name the file.
+
+    Only a regular file of at most :data:`~grail_rl.files.MAX_TEXT_INPUT` bytes is read: a FIFO or a device
+    such as ``/dev/zero`` is refused at once instead of blocking or reading forever.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RecipeError([f"{path}: no such recipe file"]) from None
-    except IsADirectoryError:
-        raise RecipeError([f"{path}: is a folder; give the recipe's YAML file"]) from None
-    except UnicodeDecodeError as exc:
-        raise RecipeError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
-    except OSError as exc:
-        raise RecipeError([f"{path}: cannot read: {exc.strerror}"]) from None
+        text = read_text_limited(path, "recipe")
+    except GrailError as exc:
+        raise RecipeError([str(exc)]) from None
     data, lines = parse_yaml(text, str(path))
     if data is None:
         raise RecipeError([f"{path}: the recipe is empty; it needs at least model, data and rewards sections"])

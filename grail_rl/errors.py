@@ -27,3 +27,15 @@ class RecipeError(GrailError):
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``Type: message`` on one line, for an exception raised by plugin code.
+
+    ``SystemExit`` says that the plugin tried to end the program: grail-rl treats it as the plugin's fault,
+    never as the end of the command.
+    """
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r}) (a plugin must not end the program)"
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

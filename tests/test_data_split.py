@@ -103,14 +103,22 @@ def test_mixture_needs_weights_on_every_source(write_recipe, tmp_path):
 
 
 def test_preview_cli(synth_dir, write_recipe, run_cli, tmp_path):
-    path = write_recipe(RECIPE + "prompt: {max_prompt_tokens: 1500}\n")
+    from grail_rl.models.tiny import ensure_tiny_model
+
+    ensure_tiny_model(tmp_path / "model")
+    path = write_recipe(RECIPE + "prompt: {max_prompt_tokens: 1200}\n")
     result = run_cli("preview", str(path), "--n", "2")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("=== prompt") == 2 and "characters" in result.stdout
+    assert result.stdout.count("=== prompt") == 2 and " tokens, gold " in result.stdout
     assert "VIEWER " in result.stdout and "OPTIONS\n1. " in result.stdout
-    assert "longer than 1500 characters and will be dropped" in result.stderr
+    assert "longer than 1200 tokens (prompt.max_prompt_tokens): 0 truncated" in result.stderr
     data = json.loads(run_cli("preview", str(path), "--n", "1", "--json").stdout)
-    assert data["unit"] == "characters" and data["over_limit"] > 0 and len(data["prompts"]) == 1
+    assert data["unit"] == "tokens" and data["over_limit"] > 0 and len(data["prompts"]) == 1
+    assert data["over_limit"] == data["dropped_too_long"] == data["drops"]["reasons"]["prompt_too_long"]["count"]
+    # A model that is not there: preview cannot measure as train would, and says so in one line.
+    missing = write_recipe(RECIPE.replace("./model", "./nowhere"), name="missing.yaml")
+    failed = run_cli("preview", str(missing))
+    assert failed.returncode == 2 and "nowhere" in failed.stderr and "Traceback" not in failed.stderr
 
 
 def test_data_commands_import_no_torch():

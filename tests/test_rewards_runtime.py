@@ -316,10 +316,18 @@ def test_numpy_columns_are_columns_not_scalars() -> None:
 
 
 def test_all_rows_abstaining_is_not_a_fault(plugins) -> None:
-    funcs, _ = build_reward_functions([entry(plugins, "accuracy")])
+    funcs, _ = build_reward_functions([entry(plugins, "accuracy"), entry(plugins, "format")])
     values, logged = trl_call(funcs[0], [GOOD, GOOD], gold_index=[None, None])
     assert values == [None, None]
     assert logged["rewards/accuracy/abstain_rate"] == 1.0
+
+
+def test_a_batch_that_no_reward_scores_stops_training_naming_the_rewards(plugins) -> None:
+    from grail_rl.rewards.diagnostics import NoRewardSignal
+
+    funcs, _ = build_reward_functions([entry(plugins, "accuracy")])
+    with pytest.raises(NoRewardSignal, match="no reward scored any of the 2 completions at step 7: accuracy"):
+        trl_call(funcs[0], [GOOD, GOOD], gold_index=[None, None])
 
 
 # --- diagnostics ------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from grail_rl.cli.output import json_option
 from grail_rl.data.drops import DropReport
 
 _FORMATS = click.Choice(["auto", "jsonl", "parquet", "csv", "arrow", "rendered"])
@@ -32,7 +33,7 @@ def data() -> None:
 @click.argument("data_path", metavar="DATA", type=click.Path(exists=True, path_type=Path))
 @click.option("--format", "fmt", type=_FORMATS, default="auto", show_default=True, help="How to read DATA.")
 @click.option("--split", default=None, help="Split of a saved DatasetDict folder.")
-@click.option("--json", "as_json", is_flag=True, help="Print the audit and the drop report as JSON.")
+@json_option("Print the audit and the drop report as JSON.")
 @click.option("--fail-on-leak", is_flag=True, help="Exit with status 1 when a leak is found.")
 def audit(data_path: Path, fmt: str, split: str | None, as_json: bool, fail_on_leak: bool) -> None:
     """Check DATA for answer leaks: gold position against uniform per slate size, metadata asymmetry
@@ -62,7 +63,7 @@ def audit(data_path: Path, fmt: str, split: str | None, as_json: bool, fail_on_l
     help="Where to write the rows (JSONL). Default: ./<FILE stem>.rows.jsonl",
 )  # fmt: skip
 @click.option("--no-check", is_flag=True, help="Skip re-rendering the rows to compare with the original prompts.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option("Print the summary as JSON.")
 def import_rendered_cmd(file: Path, out: Path | None, no_check: bool, as_json: bool) -> None:
     """Turn a rendered-prompt JSONL FILE (messages + gold_index ...) back into rows of the row schema,
     and report how many re-render to exactly the original user prompt with the default sections."""
@@ -88,7 +89,7 @@ def import_rendered_cmd(file: Path, out: Path | None, no_check: bool, as_json: b
 @click.option("--n", "n", type=click.IntRange(min=10), default=2000, show_default=True, help="Rows to generate.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Generator seed (same seed, same rows).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option("Print the summary as JSON.")
 def synth(n: int, seed: int, out: Path, as_json: bool) -> None:
     """Generate synthetic viewers: train.jsonl, validation.jsonl and summary.json (with the accuracy of
     the ideal predictor, the choice model's own best guess, on the validation split)."""

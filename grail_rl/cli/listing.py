@@ -13,6 +13,7 @@ from pydantic_core import to_jsonable_python
 from rich.console import Console
 from rich.table import Table
 
+from grail_rl.cli.output import json_option
 from grail_rl.plugins.manager import Plugins, load_plugins
 from grail_rl.plugins.registry import PluginSpec
 
@@ -66,7 +67,7 @@ def _list(kind: str, as_json: bool) -> None:
     warn_failures(plugins, err)
 
 
-_json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+_json_option = json_option("Print JSON instead of a table.")
 
 
 def _listing_command(command_name: str, kind: str, what: str) -> click.Command:

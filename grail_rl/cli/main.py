@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from grail_rl import __version__
+from grail_rl.cli.output import error_document, json_mode
 from grail_rl.errors import GrailError
 
 # command name -> "module:attribute"; imported only when the command runs (or --help lists it).
@@ -46,10 +47,18 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except GrailError as exc:
-            # A user mistake: one clear message, no traceback.
-            for line in str(exc).splitlines() or [type(exc).__name__]:
-                click.secho(f"error: {line}", fg="red", err=True)
+            # A user mistake: one clear message, no traceback (JSON on stdout in a --json mode).
+            if json_mode(ctx):
+                click.echo(error_document(str(exc)))
+            elif exc.exit_code == 0:  # nothing to do, and that is not a failure (e.g. resuming a complete run)
+                click.echo(str(exc), err=True)
+            else:
+                for line in str(exc).splitlines() or [type(exc).__name__]:
+                    click.secho(f"error: {line}", fg="red", err=True)
             ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.secho("interrupted", fg="yellow", err=True)
+            ctx.exit(130)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

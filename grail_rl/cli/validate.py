@@ -9,6 +9,7 @@ import yaml
 from rich.console import Console
 
 from grail_rl.cli.listing import warn_failures
+from grail_rl.cli.output import json_option
 from grail_rl.plugins.manager import load_plugins
 from grail_rl.recipe.loader import load_recipe
 
@@ -29,7 +30,7 @@ def recipe_options(command: click.Command) -> click.Command:
 @recipe_options
 @click.command("validate")
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--json", "as_json", is_flag=True, help="Print the resolved recipe as JSON instead of YAML.")
+@json_option("Print the resolved recipe as JSON instead of YAML (errors as JSON too).")
 @click.pass_context
 def validate(ctx: click.Context, recipe: str, sets: tuple[str, ...], as_json: bool) -> None:
     """Validate RECIPE (with overrides) and print it with every default filled in.

@@ -4,20 +4,29 @@ the prompts and return an Arrow-backed ``datasets.Dataset`` plus the :class:`Dro
 Columns (the contract with the trainer and the rewards): ``prompt`` (chat messages, system then user),
 ``gold_index`` (1-based), ``n_options``, ``issue``, ``participant_study``, ``opinion_direction``
 (``increase``/``decrease``/``no_change`` or None), and ``participant_id``, ``slate_ids``, ``slate_titles``,
-``gold_title``, ``prompt_length`` (tokens with a tokenizer, else characters), ``source``.
+``gold_title``, ``prompt_length`` (tokens with a tokenizer, else characters), ``prompt_truncated`` (the prompt
+was cut to fit the limit), ``source``.
 
 Memory stays flat in the number of rows: when every row of every source is used in order (no mixture
 weights, ``max_rows`` or ``max_eval_samples``) rows stream from the reader through the prompt builder
-into an Arrow file on disk; otherwise each source's valid rows are first pickled into a temporary Arrow
-file and read back one batch at a time for the mixture. The split is that file, memory-mapped.
+into an Arrow file on disk; otherwise each source's valid rows are first written as JSON into a temporary
+Arrow file (JSON, not pickle: reading the spill back can never run code) and read back one batch at a time
+for the mixture. The split is that file, memory-mapped.
+
+Prompt length is measured the same way everywhere (``train``, ``preview``, ``evaluate``): in tokens of the
+chat-formatted prompt when a tokenizer is given, in characters otherwise. The limit is
+``prompt.max_prompt_tokens``, else the model's context window minus ``trainer.max_completion_length``
+(:func:`prompt_limit`). ``long_prompts: truncate`` first leaves out the oldest history entries and then, if
+the prompt still does not fit, cuts the start of the user prompt (keeping its end: the options and the
+questions) behind a :data:`TRUNCATION_MARK`.
 """
 
 from __future__ import annotations
 
 import atexit
 import bisect
+import json
 import os
-import pickle
 import random
 import shutil
 import tempfile
@@ -49,7 +58,7 @@ def work_dir() -> Path:
 
 
 class SourceRows:
-    """The valid rows of one source, pickled into a temporary Arrow file: holding every row of a large
+    """The valid rows of one source, as JSON in a temporary Arrow file: holding every row of a large
     source for the mixture costs disk, and reading them back holds one batch at a time."""
 
     def __init__(self, label: str, weight: float | None, rows: Iterable[dict[str, Any]]):
@@ -59,22 +68,23 @@ class SourceRows:
         self.weight = weight
         self.path = work_dir() / f"rows-{uuid.uuid4().hex}.arrow"
         weakref.finalize(self, _remove, self.path)  # a subsampled or finished source frees its disk
-        schema = pa.schema([("row", pa.large_binary())])
+        schema = pa.schema([("row", pa.large_string())])
         self._starts = [0]  # first row index of each batch, then the total
+        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
         with pa.OSFile(str(self.path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
-            pending: list[bytes] = []
+            pending: list[str] = []
             for row in rows:
-                pending.append(pickle.dumps(row, pickle.HIGHEST_PROTOCOL))  # about twice as fast as JSON, both ways
+                pending.append(dumps(row))
                 if len(pending) >= _CHUNK:
                     self._write(writer, pending)
                     pending = []
             if pending:
                 self._write(writer, pending)
 
-    def _write(self, writer: Any, pending: list[bytes]) -> None:
+    def _write(self, writer: Any, pending: list[str]) -> None:
         import pyarrow as pa
 
-        writer.write_batch(pa.record_batch([pa.array(pending, pa.large_binary())], names=["row"]))
+        writer.write_batch(pa.record_batch([pa.array(pending, pa.large_string())], names=["row"]))
         self._starts.append(self._starts[-1] + len(pending))
 
     def __len__(self) -> int:
@@ -84,7 +94,7 @@ class SourceRows:
         """The rows at ``indices`` (any order, repeats allowed), reading each batch when first needed."""
         import pyarrow as pa
 
-        loads = pickle.loads
+        loads = json.loads
         # A plain file, not a memory map: a batch read this way is freed once the next one replaces it.
         with pa.OSFile(str(self.path), "rb") as source:
             reader = pa.ipc.open_file(source)
@@ -193,6 +203,25 @@ def prompt_length(messages: list[dict[str, str]], tokenizer: Any = None) -> int:
     return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
+TRUNCATION_MARK = "[…]\n"
+
+
+def prompt_limit(recipe: Any, context_window: int | None) -> int | None:
+    """The longest prompt allowed: ``prompt.max_prompt_tokens``, else the model's context window minus the
+    completion length (None when neither is known, e.g. without a model)."""
+    if recipe.prompt.max_prompt_tokens is not None:
+        return int(recipe.prompt.max_prompt_tokens)
+    if context_window is None:
+        return None
+    room = int(context_window) - int(recipe.trainer.max_completion_length)
+    if room < 1:
+        raise GrailError(
+            f"trainer.max_completion_length ({recipe.trainer.max_completion_length}) leaves no room for a prompt "
+            f"in the model's context window ({context_window} tokens); lower it"
+        )
+    return room
+
+
 def fit_prompt(
     builder: PromptBuilder, row: dict[str, Any], limit: int | None, mode: str, tokenizer: Any = None
 ) -> tuple[list[dict[str, str]] | None, int, bool]:
@@ -201,20 +230,66 @@ def fit_prompt(
     length = prompt_length(messages, tokenizer)
     if limit is None or length <= limit:
         return messages, length, False
-    if mode == "truncate":
-        history = list(row.get("history") or [])
-        while history and length > limit:
-            history.pop(0)  # the oldest entries matter least for the next click
-            messages = builder.messages({**row, "history": history})
-            length = prompt_length(messages, tokenizer)
-        if length <= limit:
-            return messages, length, True
-    return None, length, False
+    if mode != "truncate":
+        return None, length, False
+    history = list(row.get("history") or [])
+    if history:
+        # The fewest oldest entries to leave out (length shrinks as entries go): a binary search, since a
+        # long history would otherwise cost one render and tokenization per entry.
+        def render(dropped: int) -> tuple[list[dict[str, str]], int]:
+            shorter = builder.messages({**row, "history": history[dropped:]})
+            return shorter, prompt_length(shorter, tokenizer)
+
+        lo, hi = 1, len(history)
+        best = render(hi)
+        if best[1] <= limit:
+            while lo < hi:
+                mid = (lo + hi) // 2
+                attempt = render(mid)
+                if attempt[1] <= limit:
+                    best, hi = attempt, mid
+                else:
+                    lo = mid + 1
+            return best[0], best[1], True
+        messages, length = best
+    cut = cut_user_start(messages, limit, tokenizer)
+    if cut is None:
+        return None, length, False
+    return cut[0], cut[1], True
+
+
+def cut_user_start(
+    messages: list[dict[str, str]], limit: int, tokenizer: Any = None
+) -> tuple[list[dict[str, str]], int] | None:
+    """The messages with the start of the user prompt cut so the whole fits ``limit``, keeping as much of its
+    end as fits; None when not even the system prompt and the mark fit."""
+    index = next((i for i, m in enumerate(messages) if m["role"] == "user"), None)
+    if index is None:
+        return None
+    text = messages[index]["content"]
+
+    def keep(chars: int) -> tuple[list[dict[str, str]], int]:
+        content = TRUNCATION_MARK + (text[len(text) - chars :] if chars else "")
+        shorter = [*messages[:index], {**messages[index], "content": content}, *messages[index + 1 :]]
+        return shorter, prompt_length(shorter, tokenizer)
+
+    best = keep(0)
+    if best[1] > limit:
+        return None
+    lo, hi = 0, len(text)  # the most characters kept from the end that still fit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        attempt = keep(mid)
+        if attempt[1] <= limit:
+            best, lo = attempt, mid
+        else:
+            hi = mid - 1
+    return best
 
 
 OUTPUT_COLUMNS = (
     "prompt", "gold_index", "n_options", "issue", "participant_study", "opinion_direction",
-    "participant_id", "slate_ids", "slate_titles", "gold_title", "prompt_length", "source",
+    "participant_id", "slate_ids", "slate_titles", "gold_title", "prompt_length", "prompt_truncated", "source",
 )  # fmt: skip
 
 
@@ -226,7 +301,7 @@ def _schema() -> Any:
         "prompt": pa.list_(message), "gold_index": pa.int64(), "n_options": pa.int64(), "issue": pa.string(),
         "participant_study": pa.string(), "opinion_direction": pa.string(), "participant_id": pa.string(),
         "slate_ids": pa.list_(pa.string()), "slate_titles": pa.list_(pa.string()), "gold_title": pa.string(),
-        "prompt_length": pa.int64(), "source": pa.string(),
+        "prompt_length": pa.int64(), "prompt_truncated": pa.bool_(), "source": pa.string(),
     }  # fmt: skip
     return pa.schema([(name, types[name]) for name in OUTPUT_COLUMNS])
 
@@ -246,11 +321,12 @@ def render_batches(
     for n, (label, row) in enumerate(rows, 1):
         messages, length, truncated = fit_prompt(builder, row, limit, mode, tokenizer)
         if messages is None:
-            report.add("prompt_too_long", label, n, f"{length} > max_prompt_tokens {limit}")
+            unit = "tokens" if tokenizer is not None else "characters"
+            report.add("prompt_too_long", label, n, f"{length} {unit}, over the limit of {limit} ({mode})")
             continue
         report.kept += 1
         report.truncated += truncated
-        batch.add(label, row, messages, length)
+        batch.add(label, row, messages, length, truncated)
         if batch.size >= _CHUNK:
             yield batch.record_batch()
             batch = _Batch()
@@ -277,7 +353,9 @@ class _Batch:
         self.slate_offsets, self.slate_ids, self.slate_titles = [0], [], []
         self.scalars: dict[str, list[Any]] = {name: [] for name in _SCALAR_COLUMNS}
 
-    def add(self, label: str, row: dict[str, Any], messages: list[dict[str, str]], length: int) -> None:
+    def add(
+        self, label: str, row: dict[str, Any], messages: list[dict[str, str]], length: int, truncated: bool = False
+    ) -> None:
         self.size += 1
         for message in messages:
             self.roles.append(message["role"])
@@ -291,7 +369,7 @@ class _Batch:
         values = (
             row["gold_index"], row["n_options"], row["issue"], row.get("participant_study"),
             row.get("opinion_direction"), row.get("participant_id"), slate[row["gold_index"] - 1]["title"],
-            length, label,
+            length, truncated, label,
         )  # fmt: skip
         for column, value in zip(self.scalars.values(), values, strict=True):
             column.append(value)
@@ -320,7 +398,7 @@ class _Batch:
 
 _SCALAR_COLUMNS = (
     "gold_index", "n_options", "issue", "participant_study", "opinion_direction", "participant_id", "gold_title",
-    "prompt_length", "source",
+    "prompt_length", "prompt_truncated", "source",
 )  # fmt: skip
 
 
@@ -364,12 +442,14 @@ def build_split(
     tokenizer: Any = None,
     builder: PromptBuilder | None = None,
     cache_dir: Path | None = None,
+    limit: int | None | Literal["recipe"] = "recipe",
 ) -> tuple[Any, DropReport]:
     """The ``split`` of ``recipe`` as a ``datasets.Dataset`` (see the module docstring) and its drop report.
 
-    ``report_dir``: write ``drop_report_<split>.json`` there. ``tokenizer``: measure
-    ``prompt.max_prompt_tokens`` in tokens (characters without one). ``cache_dir``: keep the split's
-    Arrow file there (default: a scratch folder removed when the process exits).
+    ``report_dir``: write ``drop_report_<split>.json`` there. ``tokenizer``: measure prompt lengths in
+    tokens (characters without one). ``limit``: the longest prompt kept (see :func:`prompt_limit`); the
+    default is the recipe's ``prompt.max_prompt_tokens``, None keeps every prompt. ``cache_dir``: keep the
+    split's Arrow file there (default: a scratch folder removed when the process exits).
     """
     data = recipe.data
     builder = builder or PromptBuilder.from_recipe(recipe, plugins)
@@ -382,8 +462,8 @@ def build_split(
     else:
         pairs = _mixture_pairs([read_source(s, split, data.seed, report) for s in specs], data, split)
     batches = render_batches(
-        pairs, builder, report, limit=recipe.prompt.max_prompt_tokens, mode=recipe.prompt.long_prompts,
-        tokenizer=tokenizer,
+        pairs, builder, report, limit=recipe.prompt.max_prompt_tokens if limit == "recipe" else limit,
+        mode=recipe.prompt.long_prompts, tokenizer=tokenizer,
     )  # fmt: skip
     folder = Path(cache_dir) if cache_dir is not None else work_dir()
     folder.mkdir(parents=True, exist_ok=True)

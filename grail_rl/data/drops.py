@@ -6,12 +6,12 @@ Loading never stops on a bad row; it records it here. The report is printed by t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from grail_rl.data.schema import DROP_REASONS
+from grail_rl.files import write_json_atomically
 
 
 @dataclass
@@ -87,7 +87,6 @@ class DropReport:
 
     def write(self, directory: Path) -> Path:
         """Save the report as ``drop_report_<split>.json`` in ``directory``; returns the path."""
-        directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"drop_report_{self.split or 'data'}.json"
-        path.write_text(json.dumps(self.as_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_json_atomically(path, self.as_dict(), ensure_ascii=False)
         return path

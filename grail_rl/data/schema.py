@@ -33,6 +33,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+# No YouTube title or channel comes near this; a longer text field is broken data, not a long title.
+MAX_TEXT = 5_000
+# Counts, durations and indexes are non-negative; anything past a quadrillion is a broken value.
+MAX_NUMBER = 10**15
+
 DROP_REASONS: dict[str, str] = {
     "missing_field": "a required field is missing or empty",
     "malformed_json": "a JSON field (or the whole line) could not be parsed",
@@ -44,7 +49,13 @@ DROP_REASONS: dict[str, str] = {
     "gold_out_of_range": "gold_index is outside 1..n_options",
     "bad_opinion_direction": "opinion_direction is not increase, decrease or no_change",
     "unparsed_prompt": "a rendered prompt could not be parsed back into a row (e.g. no OPTIONS block)",
-    "prompt_too_long": "the rendered prompt is longer than prompt.max_prompt_tokens (long_prompts: drop)",
+    "line_too_long": "a line of the file is longer than any row could be (no newline for megabytes)",
+    "text_too_long": f"a text field (title, channel, ...) is longer than {MAX_TEXT:,} characters",
+    "invalid_text": "a text field holds a lone surrogate, which is not valid Unicode",
+    "bad_value": f"a count, duration or index is negative or larger than {MAX_NUMBER:.0e}",
+    "prompt_too_long": "the rendered prompt does not fit the prompt limit (prompt.max_prompt_tokens, else the "
+    "model's context window minus trainer.max_completion_length), even after truncation where long_prompts is "
+    "truncate",
 }
 
 OPINION_DIRECTIONS = ("increase", "decrease", "no_change")
@@ -63,6 +74,7 @@ ITEM_FIELDS = ("id", "title", "channel_title", "duration", "view_count", "like_c
 COUNT_FIELDS = ("view_count", "like_count", "comment_count")
 _TEXT_FIELDS = ("viewer_text", "viewpoint_text", "highlights_text")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
@@ -80,25 +92,50 @@ def canonical_title(title: Any) -> str:
     return _NON_ALNUM.sub("", str(title).lower()) if title else ""
 
 
-def clean_text(value: Any) -> str | None:
+def check_text(value: str, field: str) -> str:
+    """``value`` unless it is too long or not valid Unicode (a lone surrogate cannot be written as UTF-8, so
+    it would crash the Arrow file or the tokenizer later); raises :class:`RowDropped` then."""
+    if len(value) > MAX_TEXT:
+        raise RowDropped("text_too_long", f"{field} has {len(value):,} characters (limit {MAX_TEXT:,})")
+    if not value.isprintable() and _SURROGATE.search(value):  # surrogates are unprintable: regex rarely runs
+        raise RowDropped("invalid_text", f"{field} holds a lone surrogate (not valid Unicode)")
+    return value
+
+
+def clean_text(value: Any, field: str = "a text field") -> str | None:
     """A display string: control characters (tabs, newlines, NUL) become spaces so a title can never
     break the prompt's line structure; blank strings and NaN become None. Other spacing is kept as is,
-    because re-rendering an imported prompt must reproduce it byte for byte."""
+    because re-rendering an imported prompt must reproduce it byte for byte. Numbers become text (ids
+    read from CSV); a list, a mapping or any other object is a wrong type, as are over-long and invalid
+    texts (see :func:`check_text`)."""
     if value is None:
         return None
     if type(value) is not str:  # the common case, a plain str, skips the NaN check and the copy
         if isinstance(value, float) and math.isnan(value):
             return None
+        if not isinstance(value, int | float) or isinstance(value, float) and not math.isfinite(value):
+            raise RowDropped("wrong_type", f"{field} is {type(value).__name__} {_short(value)}, not text")
         value = str(value)
+    check_text(value, field)
     if not value.isprintable():  # every character _CONTROL matches is unprintable: skip the regex mostly
         value = _CONTROL.sub(" ", value)
     return value if value and not value.isspace() else None  # the same test as value.strip(), no copy
 
 
+def _short(value: Any) -> str:
+    """A bounded description of an unexpected value (a nested one could be huge, or too deep to print)."""
+    if isinstance(value, dict | list):
+        return f"of {len(value)} item(s)"
+    try:
+        return repr(value)[:40]
+    except Exception:  # noqa: BLE001 - an object whose repr fails is still just a wrong type
+        return ""
+
+
 def _number(value: Any, where: str, key: str = "", *, integer: bool = True) -> int | float | None:
     """``value`` as a number (None when absent); the field is named ``where.key`` in errors only, so the
     name is not formatted for every valid value."""
-    if type(value) is int:  # the common case first: a plain int (never a bool) is already valid
+    if type(value) is int and 0 <= value <= MAX_NUMBER:  # the common case first (a bool is never exactly int)
         return value
     if value is None or value == "":
         return None
@@ -117,8 +154,24 @@ def _number(value: Any, where: str, key: str = "", *, integer: bool = True) -> i
             return None
         if not math.isfinite(value):
             raise RowDropped("wrong_type", f"{field} is infinite")
+    if not 0 <= value <= MAX_NUMBER:
+        raise RowDropped("bad_value", f"{field} is {value:.6g}, outside 0..{MAX_NUMBER:.0e}")
+    if isinstance(value, float):
         return int(round(value)) if integer else value
     return value
+
+
+def parse_json_text(text: str | bytes, name: str) -> Any:
+    """``json.loads(text)``, with every way JSON can fail (bad syntax, nesting deeper than the parser allows,
+    integers with thousands of digits) turned into a ``malformed_json`` :class:`RowDropped`."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RowDropped("malformed_json", f"{name}: {exc.msg} (char {exc.pos})") from None
+    except RecursionError:
+        raise RowDropped("malformed_json", f"{name}: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer longer than Python converts from text
+        raise RowDropped("malformed_json", f"{name}: {str(exc)[:120]}") from None
 
 
 def _json_list(raw: Mapping[str, Any], names: tuple[str, ...], *, required: bool) -> list[Any] | None:
@@ -129,10 +182,7 @@ def _json_list(raw: Mapping[str, Any], names: tuple[str, ...], *, required: bool
         if isinstance(value, str):
             if not value.strip():
                 continue
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise RowDropped("malformed_json", f"{name}: {exc.msg} at char {exc.pos}") from None
+            value = parse_json_text(value, name)
         if hasattr(value, "tolist"):  # numpy arrays from Parquet/pandas
             value = value.tolist()
         if not isinstance(value, list):
@@ -148,9 +198,9 @@ def _item(entry: Any, where: str) -> dict[str, Any]:
         raise RowDropped("wrong_type", f"{where} is {type(entry).__name__}, not an object")
     get = entry.get
     return {
-        "id": clean_text(get("id")),
-        "title": clean_text(get("title")),
-        "channel_title": clean_text(get("channel_title", get("channel"))),
+        "id": clean_text(get("id"), f"{where}.id"),
+        "title": clean_text(get("title"), f"{where}.title"),
+        "channel_title": clean_text(get("channel_title", get("channel")), f"{where}.channel_title"),
         "duration": _number(get("duration"), where, "duration"),
         "view_count": _number(get("view_count"), where, "view_count"),
         "like_count": _number(get("like_count"), where, "like_count"),
@@ -183,12 +233,12 @@ def _history_entry(entry: Any, where: str) -> dict[str, Any]:
 
 
 def _resolve_gold(raw: Mapping[str, Any], slate: list[dict[str, Any]]) -> int:
-    gold_id = clean_text(raw.get("next_video_id"))
+    gold_id = clean_text(raw.get("next_video_id"), "next_video_id")
     if gold_id is not None:
         for i, item in enumerate(slate, 1):
             if item["id"] == gold_id:
                 return i
-        wanted = canonical_title(raw.get("next_video_title"))
+        wanted = canonical_title(clean_text(raw.get("next_video_title"), "next_video_title"))
         if wanted:
             for i, item in enumerate(slate, 1):
                 if canonical_title(item["title"]) == wanted:
@@ -211,7 +261,11 @@ def _survey(raw: Mapping[str, Any]) -> dict[str, Any]:
         value = source.get(key)
         if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
             continue
-        survey[key] = clean_text(value) if isinstance(value, str) else value
+        if isinstance(value, str):
+            value = clean_text(value, f"survey field {key}")
+        elif not isinstance(value, int | float) or isinstance(value, float) and not math.isfinite(value):
+            raise RowDropped("wrong_type", f"survey field {key} is {type(value).__name__} {_short(value)}")
+        survey[key] = value
     return survey
 
 
@@ -222,6 +276,7 @@ def normalize_row(raw: Mapping[str, Any]) -> dict[str, Any]:
     issue = raw.get("issue")
     if not isinstance(issue, str) or not issue.strip():
         raise RowDropped("missing_field" if not issue else "wrong_type", "issue")
+    check_text(issue, "issue")
     entries = _json_list(raw, ("slate_items", "slate_items_json"), required=True)
     if not entries:
         raise RowDropped("empty_slate", "the slate has no options")
@@ -240,22 +295,22 @@ def normalize_row(raw: Mapping[str, Any]) -> dict[str, Any]:
     history = _json_list(raw, ("watched_detailed", "watched_detailed_json"), required=False) or []
     direction = raw.get("opinion_direction")
     if direction is not None and not (isinstance(direction, float) and math.isnan(direction)):
-        direction = str(direction).strip().lower()
+        direction = str(direction).strip().lower() if isinstance(direction, str) else direction
         if direction not in OPINION_DIRECTIONS:
-            raise RowDropped("bad_opinion_direction", f"opinion_direction is {raw.get('opinion_direction')!r}")
+            raise RowDropped("bad_opinion_direction", f"opinion_direction is {_short(raw.get('opinion_direction'))}")
     else:
         direction = None
     step = _number(raw.get("step_index"), "step_index")
     row: dict[str, Any] = {
         "issue": issue.strip(),
-        "participant_id": clean_text(raw.get("participant_id")),
-        "participant_study": clean_text(raw.get("participant_study")),
-        "session_id": clean_text(raw.get("session_id")),
+        "participant_id": clean_text(raw.get("participant_id"), "participant_id"),
+        "participant_study": clean_text(raw.get("participant_study"), "participant_study"),
+        "session_id": clean_text(raw.get("session_id"), "session_id"),
         "step_index": step,
         "current": {
-            "id": clean_text(raw.get("current_video_id")),
-            "title": clean_text(raw.get("current_video_title")),
-            "channel_title": clean_text(raw.get("current_video_channel")),
+            "id": clean_text(raw.get("current_video_id"), "current_video_id"),
+            "title": clean_text(raw.get("current_video_title"), "current_video_title"),
+            "channel_title": clean_text(raw.get("current_video_channel"), "current_video_channel"),
         },
         "slate": slate,
         "history": [_history_entry(entry, f"watched[{i}]") for i, entry in enumerate(history, 1)],
@@ -264,7 +319,7 @@ def normalize_row(raw: Mapping[str, Any]) -> dict[str, Any]:
         "opinion_direction": direction,
         "survey": _survey(raw),
     }
-    for key in _TEXT_FIELDS:
+    for key in _TEXT_FIELDS:  # carried as written (an imported prompt re-renders byte for byte)
         value = raw.get(key)
-        row[key] = value if isinstance(value, str) and value.strip() else None
+        row[key] = check_text(value, key) if isinstance(value, str) and value.strip() else None
     return row

@@ -14,28 +14,29 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from grail_rl.data.schema import RowDropped
+from grail_rl.data.schema import RowDropped, parse_json_text
 from grail_rl.errors import GrailError
+from grail_rl.files import check_readable_path
 
 Record = Mapping[str, Any] | RowDropped
 EXTENSIONS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".csv": "csv"}
 _BATCH = 4096
+# One row of the study is a few kilobytes; a line or CSV field this long is not a row, and reading it whole
+# would hold it all in memory.
+MAX_LINE = 32 * 1024 * 1024
 
 
 def detect_format(path: Path, declared: str = "auto") -> str:
     """The reader for ``path``: the declared format, else by extension; a folder is a saved dataset.
     JSONL whose first record has ``messages`` and no slate is rendered-prompt JSONL."""
-    if declared != "auto":
-        return declared
-    if path.is_dir():
-        return "arrow"
-    fmt = EXTENSIONS.get(path.suffix.lower())
+    fmt = declared if declared != "auto" else "arrow" if path.is_dir() else EXTENSIONS.get(path.suffix.lower())
     if fmt is None:
         raise GrailError(
             f"{path}: cannot tell the format from the extension '{path.suffix}'; "
             "use .jsonl, .parquet, .csv or a saved dataset folder, or set format: in the data source"
         )
-    if fmt == "jsonl" and _looks_rendered(path):
+    check_readable_path(path, "data", folder_ok=True)  # a FIFO or a device would block or never end
+    if declared == "auto" and fmt == "jsonl" and _looks_rendered(path):
         return "rendered"
     return fmt
 
@@ -43,15 +44,30 @@ def detect_format(path: Path, declared: str = "auto") -> str:
 def _looks_rendered(path: Path) -> bool:
     try:
         with path.open("rb") as fh:
-            for line in fh:
-                if line.strip():
+            for line in _lines(fh):
+                if line is not None and line.strip():
                     first = json.loads(line)
                     return isinstance(first, dict) and "messages" in first and not (
                         "slate_items_json" in first or "slate_items" in first
                     )
-    except (ValueError, OSError):
+    except (ValueError, OSError, RecursionError):
         return False
     return False
+
+
+def _lines(fh: Any) -> Iterator[bytes | None]:
+    """The lines of a binary file, each read with at most :data:`MAX_LINE` bytes in memory; a longer line
+    is skipped to its end and yielded as None, so the row count stays right."""
+    while True:
+        line = fh.readline(MAX_LINE)
+        if not line:
+            return
+        if len(line) < MAX_LINE or line.endswith(b"\n"):
+            yield line
+            continue
+        while line and not line.endswith(b"\n"):  # discard the rest of the over-long line
+            line = fh.readline(MAX_LINE)
+        yield None
 
 
 def iter_records(
@@ -89,22 +105,27 @@ def iter_records(
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, Record]]:
     parsed_any = False
     with path.open("rb") as fh:
-        for n, raw in enumerate(fh, 1):
+        for n, raw in enumerate(_lines(fh), 1):
+            if raw is None:
+                yield n, RowDropped("line_too_long", f"line {n} is longer than {MAX_LINE // (1024 * 1024)} MiB")
+                continue
             if not raw.strip():
                 continue
             try:
-                record = json.loads(raw.decode("utf-8"))
+                text = raw.decode("utf-8")
             except UnicodeDecodeError:
                 raise GrailError(
                     f"{path}: row {n} is not UTF-8 text; is this really a JSONL file (one JSON object per line)?"
                 ) from None
-            except json.JSONDecodeError as exc:
+            try:
+                record = parse_json_text(text, "line")
+            except RowDropped as exc:
                 if not parsed_any and n == 1 and not raw.lstrip().startswith((b"{", b"[")):
                     raise GrailError(
-                        f"{path}: row 1 is not JSON ({exc.msg}); is this really a JSONL file "
+                        f"{path}: row 1 is not JSON ({exc.detail}); is this really a JSONL file "
                         "(one JSON object per line)?"
                     ) from None
-                yield n, RowDropped("malformed_json", f"{exc.msg} at char {exc.pos}")
+                yield n, exc
                 continue
             parsed_any = True
             if not isinstance(record, dict):
@@ -114,7 +135,7 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, Record]]:
 
 
 def _iter_csv(path: Path) -> Iterator[tuple[int, Record]]:
-    csv.field_size_limit(1 << 30)  # slate/history JSON columns are long
+    csv.field_size_limit(MAX_LINE)  # slate/history JSON columns are long, but not this long
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)

@@ -98,6 +98,51 @@ def load_model(block: Any, location: str):
         raise ModelLoadError(f"model.attn_implementation: {_first_line(exc)}") from None
 
 
+# Config attributes that hold a model's context window, by architecture family.
+_CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
+
+
+def context_window(config: Any) -> int | None:
+    """The longest sequence the model handles (prompt plus completion), from its config; None if unknown."""
+    for key in _CONTEXT_KEYS:
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    text_config = getattr(config, "text_config", None)  # multimodal models keep it on the text part
+    return context_window(text_config) if text_config is not None and text_config is not config else None
+
+
+def load_config(block: Any, location: str) -> Any:
+    """The model's config alone (no weights), to read its context window before loading it."""
+    import json
+
+    from transformers import AutoConfig
+
+    adapter = Path(location) / "adapter_config.json"
+    if not (Path(location) / "config.json").is_file() and adapter.is_file():
+        # A LoRA adapter folder: the context window is its base model's.
+        try:
+            location = json.loads(adapter.read_text(encoding="utf-8"))["base_model_name_or_path"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelLoadError(f"{adapter}: cannot read the base model of the adapter ({exc})") from None
+    try:
+        return AutoConfig.from_pretrained(location, revision=block.revision, trust_remote_code=block.trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"model.name_or_path: cannot read the config of {location}: {_first_line(exc)}") from None
+
+
+def prompt_measure(recipe: Any, location: str) -> tuple[Any, int | None]:
+    """(tokenizer, prompt limit) of the model at ``location`` (a resolved folder or hub id), the way
+    ``train`` measures prompts: the tokenizer loaded as training loads it, and ``prompt.max_prompt_tokens``
+    or else the model's context window minus the completion length (``preview`` and ``evaluate`` use this)."""
+    from grail_rl.data.dataset import prompt_limit
+
+    tokenizer = load_tokenizer(recipe.model, location)
+    if recipe.prompt.max_prompt_tokens is not None:
+        return tokenizer, prompt_limit(recipe, None)
+    return tokenizer, prompt_limit(recipe, context_window(load_config(recipe.model, location)))
+
+
 def lora_config(block: Any):
     """A PEFT LoraConfig for the block's ``lora`` section, or None for full fine-tuning."""
     if block.lora is None:

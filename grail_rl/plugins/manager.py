@@ -7,12 +7,19 @@ duplicate registration) is recorded as a :class:`PluginFailure` naming the plugi
 version, and everything that plugin registered is withdrawn.
 
 ``GRAIL_RL_BLOCK_PLUGINS=name1,name2`` skips the named plugins (entry-point or distribution names).
+
+Plugin code is foreign code: anything it raises is that plugin's fault, ``SystemExit`` included (a plugin
+calling ``sys.exit`` at import must not end the command with status 0); only ``KeyboardInterrupt`` passes
+through, because it is the user's. While plugins load, whatever they print goes to stderr, so a
+command's ``--json`` output on stdout stays pure JSON.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
@@ -20,6 +27,7 @@ from typing import Any
 
 import pluggy
 
+from grail_rl.errors import describe_exception
 from grail_rl.plugins import hookspecs
 from grail_rl.plugins.registry import PluginSource, Registry
 
@@ -95,9 +103,11 @@ class Plugins:
         try:
             self._register_with_pluggy(plugin, source)
             registered = self._collect(plugin, source)
-        except Exception as exc:  # isolate every failure to the plugin that caused it
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # isolate every failure (SystemExit too) to the plugin that caused it
             self._withdraw(plugin, source)
-            error = str(exc) if isinstance(exc, _PluginRejected) else f"{type(exc).__name__}: {exc}"
+            error = str(exc) if isinstance(exc, _PluginRejected) else describe_exception(exc)
             self.failures.append(PluginFailure(source.plugin, source.distribution, source.version, error))
             return False
         hooks = sorted(c.name for c in self.pm.get_hookcallers(plugin) or [])
@@ -108,10 +118,10 @@ class Plugins:
         source = _source_of(ep)
         try:
             obj = ep.load()
-        except Exception as exc:
-            self.failures.append(
-                PluginFailure(source.plugin, source.distribution, source.version, f"{type(exc).__name__}: {exc}")
-            )
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit at import is the plugin's fault, not the command's end
+            self.failures.append(PluginFailure(source.plugin, source.distribution, source.version, describe_exception(exc)))
             return False
         return self.add(obj, source)
 
@@ -147,10 +157,11 @@ class Plugins:
 
                 try:
                     impl.function(**{arg: register for arg in impl.argnames})
-                except _PluginRejected:
+                except (_PluginRejected, KeyboardInterrupt):
                     raise
-                except Exception as exc:
-                    raise _PluginRejected(f"{hook_name}: {exc}") from exc
+                except BaseException as exc:
+                    detail = str(exc) if isinstance(exc, Exception) and str(exc) else describe_exception(exc)
+                    raise _PluginRejected(f"{hook_name}: {detail}") from exc
         return registered
 
     def _withdraw(self, plugin: Any, source: PluginSource) -> None:
@@ -194,6 +205,17 @@ def load_plugins(
     ``with_test_registrations=False`` ignores plugins added by the ``register_plugin`` test fixture.
     """
     block = set(blocked) if blocked is not None else blocked_names()
+    with contextlib.redirect_stdout(sys.stderr):  # a plugin that prints must not break --json output
+        return _load(block, use_entry_points, extra, distributions, with_test_registrations)
+
+
+def _load(
+    block: set[str],
+    use_entry_points: bool,
+    extra: Iterable[tuple[Any, PluginSource]],
+    distributions: Iterable[str] | None,
+    with_test_registrations: bool,
+) -> Plugins:
     plugins = Plugins()
     if use_entry_points:
         eps = sorted(

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from grail_rl.errors import DuplicatePluginError, GrailError, UnknownPluginError
+from grail_rl.errors import DuplicatePluginError, GrailError, UnknownPluginError, describe_exception
 from grail_rl.plugins.base import PLUGIN_BASES, PluginConfig
 
 PluginKind = Literal["reward", "prompt_section", "discriminator"]
@@ -74,10 +74,22 @@ class PluginSpec:
         return fields
 
     def build(self, config: PluginConfig | dict[str, Any] | None = None) -> Any:
-        """Instantiate the plugin from a validated config (or a plain mapping of options)."""
+        """Instantiate the plugin from a validated config (or a plain mapping of options).
+
+        Whatever the plugin's constructor raises (``SystemExit`` included, ``KeyboardInterrupt`` aside) is
+        reported as that plugin's failure, in one line naming it.
+        """
         if config is None or isinstance(config, dict):
             config = self.config_class.model_validate(config or {})
-        return self.cls(config)
+        try:
+            return self.cls(config)
+        except (GrailError, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            raise GrailError(
+                f"{KIND_LABELS[self.kind]} '{self.name}' (plugin '{self.source.plugin}') failed to start: "
+                f"{describe_exception(exc)}"
+            ) from exc
 
 
 def _type_label(annotation: Any) -> str:

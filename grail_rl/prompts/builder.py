@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from grail_rl.errors import GrailError
+from grail_rl.errors import GrailError, describe_exception
 from grail_rl.files import read_text_limited
 from grail_rl.plugins.base import PromptSection
 from grail_rl.prompts.sections import DEFAULT_SECTION_NAMES
@@ -40,8 +40,15 @@ class PromptBuilder:
         for section, attach in zip(self.sections, self._attach, strict=True):
             try:
                 text = section.render(row)
-            except Exception as exc:  # a third-party section's bug: name it, do not hide it
-                raise GrailError(f"prompt section '{section.name}' failed: {type(exc).__name__}: {exc}") from exc
+            except (GrailError, KeyboardInterrupt):
+                raise
+            except BaseException as exc:  # a third-party section's bug (sys.exit too): name it, do not hide it
+                raise GrailError(f"prompt section '{section.name}' failed: {describe_exception(exc)}") from exc
+            if text is not None and not isinstance(text, str):
+                raise GrailError(
+                    f"prompt section '{section.name}' returned a {type(text).__name__}; render() must return "
+                    "text or None"
+                )
             if not text:
                 continue
             if attach and blocks:

@@ -31,7 +31,7 @@ class PluginBlockMixin:
 
     def build(self) -> Any:
         """An instance of the plugin configured by this block."""
-        return self.plugin_spec.cls(self.plugin_options())
+        return self.plugin_spec.build(self.plugin_options())
 
 
 # Keys every block of a kind has besides ``name`` (see RESERVED_KEYS in the registry).

@@ -9,6 +9,10 @@ A pair with fewer than two common rows or a constant side has no correlation and
 
 The same numbers, mean and std included, are kept in :attr:`RewardDiagnostics.latest` for callers that
 are not TRL (evaluation, tests). One object serves one trainer; TRL calls the rewards one after another.
+
+A batch in which no reward scored any completion (every reward abstained on every row) gives GRPO no
+signal at all: TRL would go on with zero advantages and zero loss. That stops the run with a
+:class:`NoRewardSignal` naming the rewards and the step.
 """
 
 from __future__ import annotations
@@ -18,7 +22,13 @@ from collections.abc import Callable, Sequence
 from itertools import combinations
 from typing import Any
 
+from grail_rl.errors import GrailError
+
 LogMetric = Callable[[str, float], None]
+
+
+class NoRewardSignal(GrailError):
+    """Every reward abstained on every completion of a batch: training would learn nothing from it."""
 
 
 class RewardDiagnostics:
@@ -38,6 +48,7 @@ class RewardDiagnostics:
         log_metric: LogMetric | None,
         *,
         faulty_rows: int | None = None,
+        step: int | None = None,
     ) -> None:
         """Record ``values`` from reward ``name`` for the batch ``completions`` and log what is due."""
         # TRL hands the same completions list to every reward of a batch: its identity marks the batch.
@@ -52,8 +63,17 @@ class RewardDiagnostics:
             metrics[f"rewards/{name}/faulty_rows"] = float(faulty_rows)
         if len(self._batch) == len(self.names) and set(self._batch) == set(self.names):
             metrics.update(correlations(self._batch, self.names))
+            silent = all(v is None for values_ in self._batch.values() for v in values_)
             self._batch = {}
             self._batch_key = None
+            if silent and len(completions):
+                raise NoRewardSignal(
+                    f"no reward scored any of the {len(completions)} completions at step "
+                    f"{step if step is not None else '?'}: {', '.join(self.names)} all abstained (returned None) "
+                    "on every one, so GRPO gets no signal and would train on zero advantages. Check that the "
+                    "rewards can read what the model writes (see OUTPUT/completions/), or add a reward that "
+                    "always scores"
+                )
         self.latest.update(metrics)
         if log_metric is not None:
             for metric, value in metrics.items():
@@ -67,9 +87,13 @@ def reward_statistics(name: str, values: Sequence[float | None]) -> dict[str, fl
     scored = [v for v in values if v is not None]
     stats = {f"rewards/{name}/abstain_rate": (len(values) - len(scored)) / len(values) if values else 0.0}
     if scored:
-        mean = math.fsum(scored) / len(scored)
-        stats[f"rewards/{name}/mean"] = mean
-        stats[f"rewards/{name}/std"] = math.sqrt(math.fsum((v - mean) ** 2 for v in scored) / len(scored))
+        # Computed on values scaled by the largest magnitude, so no sum or square can overflow however
+        # large the (finite) rewards are; mean and std scale back exactly.
+        top = max(abs(v) for v in scored) or 1.0
+        scaled = [v / top for v in scored]
+        mean = math.fsum(scaled) / len(scaled)
+        stats[f"rewards/{name}/mean"] = mean * top
+        stats[f"rewards/{name}/std"] = math.sqrt(math.fsum((v - mean) ** 2 for v in scaled) / len(scaled)) * top
     return stats
 
 

@@ -19,7 +19,10 @@ from typing import Any
 from grail_rl.errors import GrailError
 
 # TRL's own keyword arguments: not dataset columns, never saved with a fault.
-_CONTEXT_KEYS = frozenset({"trainer_state", "log_extra", "log_metric", "environments"})
+CONTEXT_KEYS = frozenset({"trainer_state", "log_extra", "log_metric", "environments"})
+# The largest reward magnitude accepted. TRL stacks rewards in float32 and squares deviations for the group
+# std; far larger (finite) values overflow there to inf and turn every advantage into NaN.
+MAX_ABS_REWARD = 1e6
 
 
 class RewardFault(GrailError):
@@ -51,6 +54,8 @@ def bad_value(value: Any) -> str | None:
         return f"a {type(value).__name__}, not a number"
     if not math.isfinite(value):
         return "not finite"
+    if abs(value) > MAX_ABS_REWARD:
+        return f"larger than {MAX_ABS_REWARD:.0e} in magnitude (TRL's float32 advantages would overflow)"
     return None
 
 
@@ -69,7 +74,7 @@ def save_fault(
     columns = {
         key: value
         for key, value in kwargs.items()
-        if key not in _CONTEXT_KEYS
+        if key not in CONTEXT_KEYS
         and isinstance(value, Sequence)
         and not isinstance(value, str)
         and len(value) == n

@@ -14,16 +14,17 @@ rewards of the run. Nothing here imports torch or TRL::
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from grail_rl.errors import GrailError
+from grail_rl.errors import GrailError, describe_exception
 from grail_rl.plugins.base import PluginConfig, RewardFunction
 from grail_rl.plugins.registry import PluginSpec
 from grail_rl.rewards.diagnostics import RewardDiagnostics
-from grail_rl.rewards.faults import Fault, RewardFault, bad_value, save_fault
+from grail_rl.rewards.faults import CONTEXT_KEYS, MAX_ABS_REWARD, Fault, RewardFault, bad_value, save_fault
 from grail_rl.rewards.weights import normalise_weights
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,10 @@ class GuardedReward:
 
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
         n = len(completions)
-        values, fault, cause = self._run(completions, kwargs)
+        # The plugin gets its own copies: one that edits the completions (or a column) in place must not
+        # change what the next reward scores or what the samples record.
+        own = {key: value if key in CONTEXT_KEYS else private_copy(value) for key, value in kwargs.items()}
+        values, fault, cause = self._run(private_copy(completions), own, n)
         faulty = 0
         if fault is not None:
             self._handle(fault, completions, kwargs, cause)  # raises unless the recipe says abstain
@@ -84,17 +88,20 @@ class GuardedReward:
                 result,
                 log_metric if callable(log_metric) else None,
                 faulty_rows=faulty if self.on_fault == "abstain" else None,
+                step=getattr(kwargs.get("trainer_state"), "global_step", None),
             )
         return result
 
     def _run(
-        self, completions: Sequence[Any], kwargs: dict[str, Any]
+        self, completions: Sequence[Any], kwargs: dict[str, Any], n: int
     ) -> tuple[list[Any], Fault | None, BaseException | None]:
         """Call the plugin: (its values as a list, the fault if any, the exception it raised if any)."""
         try:
             values = self.reward(completions, **kwargs)
-        except Exception as exc:  # any failure inside a plugin becomes a fault that names it
-            return [], Fault(f"raised {type(exc).__name__}: {exc}", None, {}), exc
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # any failure inside a plugin (sys.exit too) becomes a fault naming it
+            return [], Fault(f"raised {describe_exception(exc)}", None, {}), exc
         # TRL iterates whatever comes back, so any sized iterable will do (a numpy array, a tuple).
         if isinstance(values, str | bytes | Mapping) or not (
             hasattr(values, "__len__") and hasattr(values, "__iter__")
@@ -105,10 +112,10 @@ class GuardedReward:
                 None,
             )
         values = list(values)
-        if len(values) != len(completions):
+        if len(values) != n:  # the plugin's copy may have changed length; the batch has not
             return (
                 [],
-                Fault(f"returned {len(values)} values for {len(completions)} completions", None, {}),
+                Fault(f"returned {len(values)} values for {n} completions", None, {}),
                 None,
             )
         return values, _bad_rows(values), None
@@ -151,10 +158,35 @@ class GuardedReward:
         ) from cause
 
 
+def private_copy(value: Any) -> Any:
+    """A copy of a batch argument deep enough that changing it cannot change the caller's.
+
+    The common shapes are copied fast: a list of strings or numbers (completions as text, a column), and a
+    list of chat messages per completion (conversational completions, prompts). Anything else is deep-copied;
+    an argument that is not a list (TRL's state, a callable) is passed as it is.
+    """
+    if type(value) is not list:
+        return value
+    out = []
+    for item in value:
+        kind = type(item)
+        if kind is str or kind is int or kind is float or kind is bool or item is None:
+            out.append(item)
+        elif kind is list and all(type(m) is dict and all(type(v) is str for v in m.values()) for m in item):
+            out.append([dict(m) for m in item])
+        elif kind is list and all(type(v) is int for v in item):  # token ids
+            out.append(list(item))
+        else:
+            out.append(copy.deepcopy(item))
+    return out
+
+
 def _bad_rows(values: Sequence[Any]) -> Fault | None:
-    # Fast screen first: a finite float satisfies v - v == 0.0; NaN and inf do not. Only the rows that fail
-    # the screen (ints, None, junk) get the full check.
-    suspects = [i for i, v in enumerate(values) if not (type(v) is float and v - v == 0.0) and v is not None]
+    # Fast screen first: a float within the accepted magnitude passes (NaN fails every comparison, inf the
+    # bound). Only the rows that fail the screen (ints, None, junk, huge values) get the full check.
+    suspects = [
+        i for i, v in enumerate(values) if not (type(v) is float and -MAX_ABS_REWARD <= v <= MAX_ABS_REWARD) and v is not None
+    ]
     problems = {i: why for i in suspects if (why := bad_value(values[i])) is not None}
     if not problems:
         return None

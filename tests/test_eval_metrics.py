@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from grail_rl.evaluation.baselines import baselines
+from grail_rl.evaluation.baselines import FitRows, baselines
 from grail_rl.evaluation.metrics import Prediction, breakdowns, summarise, wilson_interval
 from grail_rl.evaluation.report import IncompleteEvaluationError, build_report, summary_lines
 
@@ -36,11 +36,12 @@ def test_accuracy_counts_unparsed_and_out_of_range_answers_as_wrong():
 
 def test_baselines_random_position_rules_and_ceiling():
     rows = [(4, 4), (4, 4), (1, 4), (2, 2)]
-    base = baselines(rows, train_rows=[(1, 4)] * 3 + [(4, 4)], synthetic_ceiling=0.61)
+    base = baselines(rows, train_rows=FitRows([(1, 4)] * 3 + [(4, 4)], "4 rows of the train split"), synthetic_ceiling=0.61)
     assert base["random"]["value"] == pytest.approx((0.25 * 3 + 0.5) / 4)
     assert base["most_frequent_position"]["value"] == 0.25 and "in-sample" not in base["most_frequent_position"]["note"]
     assert base["always_last"]["value"] == 0.75 and base["always_first"]["value"] == 0.25
     assert base["synthetic_ceiling"]["value"] == 0.61
+    assert "fitted on 4 rows of the train split" in base["most_frequent_position"]["note"]
     assert "in-sample" in baselines(rows)["most_frequent_position"]["note"]
 
 

@@ -31,7 +31,10 @@ def test_train_on_synthetic_data_then_refuse_then_resume(tmp_path, tiny_model): 
     again = run_cli("train", str(path), cwd=tmp_path)
     assert again.returncode == 2 and "already holds a run; pass --resume" in again.stderr
 
-    resumed = run_cli("train", str(path), "--resume", "--max_steps", "4", "--no-eval", "--quiet", cwd=tmp_path)
+    extend = ["--resume", "--max_steps", "4", "--no-eval", "--quiet"]
+    refused = run_cli("train", str(path), *extend, cwd=tmp_path)  # complete, and the recipe changed
+    assert refused.returncode == 0 and "holds a complete run (step 2); --resume changed nothing" in refused.stderr
+    resumed = run_cli("train", str(path), *extend, "--accept-recipe-changes", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     run = json.loads((out / "run.json").read_text())
     assert run["global_step"] == 4 and run["sessions"][1]["resumed_from"].endswith("checkpoint-2")

@@ -51,16 +51,18 @@ def test_run_writes_metadata_logs_samples_and_complete_checkpoints(tmp_path, tin
 def test_output_folder_holding_a_run_is_refused_unless_resume_or_overwrite(tmp_path, tiny_model):  # noqa: F811
     out = tmp_path / "out"
     out.mkdir()
-    (out / "run.json").write_text("{}")
+    (out / "run.json").write_text(json.dumps({"format": "grail-rl run", "status": "completed", "training_started": True}))
     path = write_recipe(tmp_path, tiny_model)
     with pytest.raises(GrailError, match="already holds a run; pass --resume"):
         run(path)
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("keep me")
+    (tmp_path / "other" / "checkpoint-ideas.md").write_text("mine")
+    (tmp_path / "other" / "run.json").write_text("{}")  # another tool's run.json is not grail-rl's marker
     other = write_recipe(tmp_path, tiny_model, output={"dir": str(tmp_path / "other"), "overwrite": True})
-    with pytest.raises(GrailError, match="holds no grail-rl run"):
+    with pytest.raises(GrailError, match="is not a grail-rl run"):
         run(other)
-    assert (tmp_path / "other" / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in (tmp_path / "other").iterdir()) == ["checkpoint-ideas.md", "notes.txt", "run.json"]
 
 
 @pytest.mark.slow
@@ -133,19 +135,21 @@ def test_an_empty_eval_split_is_said_not_scored_as_zero(tmp_path, tiny_model):  
 
 
 def test_evaluations_of_the_base_model_neither_block_a_run_nor_vanish_on_overwrite(tmp_path):
-    from grail_rl.training.run_folder import prepare_output_dir
+    from grail_rl.training.output_claim import claim_output_dir
 
     out = tmp_path / "out"
     (out / "evaluations" / "base" / "eval").mkdir(parents=True)
     (out / "evaluations" / "base" / "eval" / "eval-eval.json").write_text("{}")
-    prepare_output_dir(out, resume=False, overwrite=False)  # `evaluate --base` before training is fine
+    claim_output_dir(out, resume=False, overwrite=False).release()  # `evaluate --base` before training is fine
     with pytest.raises(GrailError, match="holds no run to resume"):
-        prepare_output_dir(out, resume=True, overwrite=False)
+        claim_output_dir(out, resume=True, overwrite=False)
 
-    (out / "run.json").write_text("{}")
+    (out / "run.json").write_text(json.dumps({"format": "grail-rl run", "training_started": True}))
     (out / "checkpoint-2").mkdir()
     (out / "evaluations" / "checkpoint-2").mkdir()
-    prepare_output_dir(out, resume=False, overwrite=True)
-    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+    claim = claim_output_dir(out, resume=False, overwrite=True)
+    claim.commit()
+    claim.release()
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.name != ".grail-lock") == [
         "evaluations", "evaluations/base", "evaluations/base/eval", "evaluations/base/eval/eval-eval.json",
     ]  # fmt: skip

@@ -14,6 +14,7 @@ import click
 
 from grail_rl.cli.output import json_option
 from grail_rl.data.drops import DropReport
+from grail_rl.files import refuse_existing_output
 
 _FORMATS = click.Choice(["auto", "jsonl", "parquet", "csv", "arrow", "rendered"])
 
@@ -63,13 +64,17 @@ def audit(data_path: Path, fmt: str, split: str | None, as_json: bool, fail_on_l
     help="Where to write the rows (JSONL). Default: ./<FILE stem>.rows.jsonl",
 )  # fmt: skip
 @click.option("--no-check", is_flag=True, help="Skip re-rendering the rows to compare with the original prompts.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file (never FILE itself).")
 @json_option("Print the summary as JSON.")
-def import_rendered_cmd(file: Path, out: Path | None, no_check: bool, as_json: bool) -> None:
+def import_rendered_cmd(file: Path, out: Path | None, no_check: bool, overwrite: bool, as_json: bool) -> None:
     """Turn a rendered-prompt JSONL FILE (messages + gold_index ...) back into rows of the row schema,
     and report how many re-render to exactly the original user prompt with the default sections."""
     from grail_rl.data.rendered import import_rendered
+    from grail_rl.data.sources import detect_format
 
+    detect_format(file, "jsonl")  # a FIFO or a device is refused before anything is written
     out = out or Path.cwd() / f"{file.stem}.rows.jsonl"
+    refuse_existing_output(out, "--out", overwrite=overwrite, inputs=(file,))
     summary = import_rendered(file, out, check=not no_check)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2, ensure_ascii=False))
@@ -89,12 +94,15 @@ def import_rendered_cmd(file: Path, out: Path | None, no_check: bool, as_json: b
 @click.option("--n", "n", type=click.IntRange(min=10), default=2000, show_default=True, help="Rows to generate.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Generator seed (same seed, same rows).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
+@click.option("--overwrite", is_flag=True, help="Replace a set an earlier run wrote into --out.")
 @json_option("Print the summary as JSON.")
-def synth(n: int, seed: int, out: Path, as_json: bool) -> None:
+def synth(n: int, seed: int, out: Path, overwrite: bool, as_json: bool) -> None:
     """Generate synthetic viewers: train.jsonl, validation.jsonl and summary.json (with the accuracy of
     the ideal predictor, the choice model's own best guess, on the validation split)."""
-    from grail_rl.data.synth import generate
+    from grail_rl.data.synth import SET_FILES, generate
 
+    for name in SET_FILES:
+        refuse_existing_output(out / name, "--out", overwrite=overwrite)
     summary = generate(n, seed, out)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))

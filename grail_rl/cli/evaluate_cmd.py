@@ -67,6 +67,12 @@ def model_folder(path: Path, what: str) -> Path:
         raise GrailError(f"{what}: {path} is a file; give the model's folder")
     if not any((path / name).is_file() for name in MODEL_FILES):
         raise GrailError(f"{what}: {path} holds no {' or '.join(MODEL_FILES)}; is it a model folder?")
+    from grail_rl.training.checkpoints import MARKER, checkpoint_problem
+
+    if (path / MARKER).is_file():  # a checkpoint or final model grail-rl wrote: its files are listed
+        problem = checkpoint_problem(path)
+        if problem is not None:
+            raise GrailError(f"{what}: {path} is damaged: {problem}; evaluate another checkpoint")
     return path.resolve()
 
 
@@ -120,8 +126,10 @@ def plan_sets(loaded: Any, data: tuple[Path, ...], sets: list[str], trainer_args
         if any(plan.name == name for plan in plans):
             raise GrailError(f"--data: two files are named '{name}'; their reports would replace each other")
         # JSON is valid YAML, so the path needs no quoting of its own; the format is detected as for a recipe.
-        override = "data.eval=" + json.dumps([{"path": str(path.resolve())}])
-        with_file = load(loaded.path, [*sets, override], trainer_args, loaded.plugins)
+        overrides = [*sets, "data.eval=" + json.dumps([{"path": str(path.resolve())}])]
+        if loaded.recipe.data.train:  # the synthetic set (if any) only filled the eval split this replaces
+            overrides.append("data.synthetic=null")
+        with_file = load(loaded.path, overrides, trainer_args, loaded.plugins)
         plans.append(SetPlan(name, with_file, str(path), ceiling=False))
     return plans
 
@@ -142,7 +150,7 @@ def refuse_existing(eval_dir: Path, names: list[str], overwrite: bool) -> list[P
     return found
 
 
-def fit_rows(loaded: Any, tokenizer: Any) -> list[tuple[int, int]] | None:
+def fit_rows(loaded: Any, tokenizer: Any, limit: int | None) -> Any:
     """(gold, n_options) of the recipe's train rows, for the most-frequent-position baseline.
 
     Built exactly as training builds them. When the train split cannot be read here (a hub source
@@ -152,21 +160,23 @@ def fit_rows(loaded: Any, tokenizer: Any) -> list[tuple[int, int]] | None:
     from grail_rl.training.final_eval import train_rows
 
     try:
-        train, _ = build_split(loaded.recipe, loaded.plugins, "train", tokenizer=tokenizer)
+        train, _ = build_split(loaded.recipe, loaded.plugins, "train", tokenizer=tokenizer, limit=limit)
     except GrailError as exc:
         click.echo(f"note: most-frequent-position baseline fitted in-sample (train split: {exc})", err=True)
         return None
-    return train_rows(train)
+    return train_rows(train, loaded.recipe)
 
 
-def build_sets(plans: list[SetPlan], tokenizer: Any) -> list[tuple[str, Any, float | None]]:
+def build_sets(plans: list[SetPlan], tokenizer: Any, limit: int | None) -> list[tuple[str, Any, float | None]]:
     """(name, dataset, synthetic ceiling) per plan; a set without usable rows is an error."""
     from grail_rl.data.dataset import build_split
     from grail_rl.training.final_eval import synthetic_ceiling
 
     built = []
     for plan in plans:
-        dataset, report = build_split(plan.loaded.recipe, plan.loaded.plugins, "eval", tokenizer=tokenizer)
+        dataset, report = build_split(
+            plan.loaded.recipe, plan.loaded.plugins, "eval", tokenizer=tokenizer, limit=limit
+        )
         if len(dataset) == 0:
             raise GrailError(f"{plan.source}: no usable rows ({drop_summary(report)})")
         if report.dropped:
@@ -249,14 +259,15 @@ def evaluate(
 
 def run_evaluation(loaded: Any, choice: ModelChoice, plans: list[SetPlan], stale: list[Path]) -> list[Any]:
     """Load the data, then the model, and evaluate every set; ``stale`` reports are removed just before."""
-    from grail_rl.models.loading import load_model, load_tokenizer
+    from grail_rl.models.loading import load_model, prompt_measure
     from grail_rl.training.final_eval import evaluate_sets
 
     click.echo(f"evaluating {choice.location}", err=True)
-    # Data before the model: a file without usable rows stops before a large model is loaded.
-    tokenizer = load_tokenizer(loaded.recipe.model, choice.location)
-    built = build_sets(plans, tokenizer)
-    baseline_rows = fit_rows(loaded, tokenizer)
+    # Data before the model: a file without usable rows stops before a large model is loaded. Prompts are
+    # measured and limited as training measures them (the model's tokens; its context window by default).
+    tokenizer, limit = prompt_measure(loaded.recipe, choice.location)
+    built = build_sets(plans, tokenizer, limit)
+    baseline_rows = fit_rows(loaded, tokenizer, limit)
     model = load_model(loaded.recipe.model, choice.location).to(device_for(loaded.recipe))
     # An older report of another completeness (a partial beside a new complete one) would contradict it.
     for path in stale:
@@ -266,7 +277,7 @@ def run_evaluation(loaded: Any, choice: ModelChoice, plans: list[SetPlan], stale
     for (name, dataset, ceiling), plan in zip(built, plans, strict=True):
         reports += evaluate_sets(
             model, tokenizer, [(name, dataset, ceiling)], choice.out, loaded.recipe,
-            fit_rows=baseline_rows, meta={**meta, "data": plan.source},
+            fit_rows=baseline_rows, meta={**meta, "data": plan.source}, other_data=not plan.ceiling,
         )  # fmt: skip
     return reports
 

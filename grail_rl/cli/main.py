@@ -7,6 +7,7 @@ commands that need a model do, inside their own modules.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -14,7 +15,9 @@ import click
 
 from grail_rl import __version__
 from grail_rl.cli.output import error_document, json_mode
-from grail_rl.errors import GrailError
+from grail_rl.errors import GrailError, describe_exception
+
+DEBUG_ENV = "GRAIL_RL_DEBUG"
 
 # command name -> "module:attribute"; imported only when the command runs (or --help lists it).
 LAZY_COMMANDS: dict[str, str] = {
@@ -56,9 +59,24 @@ class LazyGroup(click.Group):
                 for line in str(exc).splitlines() or [type(exc).__name__]:
                     click.secho(f"error: {line}", fg="red", err=True)
             ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.secho("interrupted", fg="yellow", err=True)
-            ctx.exit(130)
+        except KeyboardInterrupt as exc:
+            terminated = type(exc).__name__ == "Terminated"  # SIGTERM during training (see training.run)
+            click.secho("terminated" if terminated else "interrupted", fg="yellow", err=True)
+            ctx.exit(143 if terminated else 130)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            # Not a user mistake: a bug here or in a plugin. One line (the traceback with GRAIL_RL_DEBUG=1;
+            # a training run also writes it to train.log), never a wall of text that hides the cause.
+            if os.environ.get(DEBUG_ENV):
+                raise
+            message = describe_exception(exc)
+            if json_mode(ctx):
+                click.echo(error_document(f"unexpected error: {message}"))
+            else:
+                click.secho(f"error: unexpected {message}", fg="red", err=True)
+                click.echo(f"(this is a bug in grail-rl or a plugin; rerun with {DEBUG_ENV}=1 for the traceback)", err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -28,23 +28,39 @@ def resume_option(command: click.Command) -> click.Command:
 @resume_option
 @click.command("train")
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=str))
+@click.option(
+    "--accept-recipe-changes",
+    is_flag=True,
+    help="With --resume: continue although the recipe or plugins differ from the checkpoint's (recorded in run.json).",
+)
 @click.option("--no-eval", is_flag=True, help="Skip the accuracy evaluation after training.")
 @click.option(
     "--quiet", is_flag=True, help="No progress bar or per-step lines (the log files are still written)."
 )
 @click.pass_context
 def train(
-    ctx: click.Context, recipe: str, sets: tuple[str, ...], resume: str | None, no_eval: bool, quiet: bool
+    ctx: click.Context,
+    recipe: str,
+    sets: tuple[str, ...],
+    resume: str | None,
+    accept_recipe_changes: bool,
+    no_eval: bool,
+    quiet: bool,
 ):
     """Train with GRPO as RECIPE says; write checkpoints, logs and an evaluation into output.dir.
 
     Trainer fields can be overridden TRL-style (--learning_rate 2e-6). Exits 2 on a recipe problem.
     """
+    from grail_rl.errors import GrailError
     from grail_rl.recipe.loader import load_recipe
 
+    if accept_recipe_changes and resume is None:
+        raise GrailError("--accept-recipe-changes applies to --resume only; a new run uses the recipe as it is")
     loaded = load_recipe(recipe, sets=sets, trainer_args=ctx.args)
     from grail_rl.training.run import run_training
     from grail_rl.training.summary import print_summary
 
-    result = run_training(loaded, resume=resume, console=not quiet, evaluate=not no_eval)
+    result = run_training(
+        loaded, resume=resume, accept_changes=accept_recipe_changes, console=not quiet, evaluate=not no_eval
+    )
     print_summary(result)

@@ -19,6 +19,7 @@ from typing import Any
 
 from grail_rl.data.drops import DropReport
 from grail_rl.data.schema import RowDropped, normalize_row
+from grail_rl.files import atomic_output
 
 _OPTION = re.compile(r"^(\d+)\. (.*)$")
 _WITH_LENGTH = re.compile(r"^(.*) \((?:(.*), )?(\d+)s long(?:, id (\S+))?\)$")
@@ -162,8 +163,7 @@ def import_rendered(path: Path, out: Path, *, check: bool = True, builder: Any =
         builder = PromptBuilder.default()
     report = DropReport(split="import")
     summary = ImportSummary(str(path), str(out), 0, report)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8") as fh:
+    with atomic_output(out) as fh:  # all rows or none: an interrupted import leaves ``out`` as it was
         for n, record in iter_records(path, fmt="jsonl"):
             report.read += 1
             try:

@@ -25,12 +25,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from grail_rl.files import atomic_output, write_json_atomically
+
 ALIGN = 2.0
 POSITION = (0.6, 0.3, 0.1, 0.0, -0.1)
 POPULARITY = 0.4
 SLATE_SIZES = ((2, 0.08), (3, 0.05), (4, 0.75), (5, 0.12))
 ISSUES = ("gun_control", "minimum_wage")
 SUMMARY_FILE = "summary.json"
+SET_FILES = ("train.jsonl", "validation.jsonl", SUMMARY_FILE)
 
 _SUBJECTS = {
     "gun_control": ("background checks", "assault weapons", "concealed carry", "the Second Amendment", "red flag laws",
@@ -180,9 +183,8 @@ def generate(n: int, seed: int, out_dir: str | Path) -> SynthSummary:
     counts = {"train": 0, "validation": 0}
     hits = expected = chance = 0.0
     k = 0
-    with (out / "train.jsonl").open("w", encoding="utf-8") as train, (out / "validation.jsonl").open(
-        "w", encoding="utf-8"
-    ) as validation:
+    # Each file is replaced only once complete; summary.json, written last, marks a complete set.
+    with atomic_output(out / "train.jsonl") as train, atomic_output(out / "validation.jsonl") as validation:
         while sum(counts.values()) < n:
             viewer = _viewer(rng, k)
             k += 1
@@ -203,7 +205,7 @@ def generate(n: int, seed: int, out_dir: str | Path) -> SynthSummary:
         choice_model={"align": ALIGN, "position": list(POSITION), "popularity": POPULARITY,
                       "utility": "align*stance*slant + position[j] + popularity*z(log views)"},
     )  # fmt: skip
-    (out / SUMMARY_FILE).write_text(json.dumps(summary.as_dict(), indent=2) + "\n", encoding="utf-8")
+    write_json_atomically(out / SUMMARY_FILE, summary.as_dict())
     return summary
 
 

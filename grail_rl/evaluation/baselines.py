@@ -2,7 +2,8 @@
 
 - ``random``: the expected accuracy of a uniform pick, the mean of 1/n_options;
 - ``most_frequent_position``: always answer the gold position seen most often in the *training* rows
-  (in-sample on the evaluated rows when no training rows are given, and labelled so);
+  (in-sample on the evaluated rows when no training rows are given); its note always says which rows it
+  was fitted on, and when they are not the evaluated data's own (``--data FILE``), that too;
 - ``always_first`` / ``always_last``: the trivial rules; ``always_last`` exposes the gun-data leak
   (DOMAIN.md section 2);
 - ``synthetic_ceiling``: the ideal predictor's accuracy, reported by the synthetic data generator.
@@ -12,9 +13,21 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from grail_rl.evaluation.metrics import Prediction, rate
+
+# Baselines that are a rule, not a measurement of the data's ceiling: the model must beat the best of them.
+TRIVIAL_RULES = ("random", "most_frequent_position", "always_first", "always_last")
+
+
+@dataclass(frozen=True)
+class FitRows:
+    """(gold_index, n_options) rows a fitted baseline learns from, and what they are, said beside it."""
+
+    rows: list[tuple[int, int]]
+    source: str  # e.g. "1,800 rows of the recipe's train split (synthetic: train.jsonl)"
 
 
 def _accuracy_of(rows: Sequence[tuple[int, int]], pick: Any) -> dict[str, Any]:
@@ -25,10 +38,12 @@ def _accuracy_of(rows: Sequence[tuple[int, int]], pick: Any) -> dict[str, Any]:
 def baselines(
     rows: Sequence[tuple[int, int]],
     *,
-    train_rows: Sequence[tuple[int, int]] | None = None,
+    train_rows: FitRows | None = None,
     synthetic_ceiling: float | None = None,
+    other_data: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Baselines for evaluated ``rows`` of (gold_index, n_options)."""
+    """Baselines for evaluated ``rows`` of (gold_index, n_options); ``other_data``: the evaluated rows are not
+    the data ``train_rows`` come from (a ``--data`` file), which the fitted baseline's note then says."""
     out: dict[str, dict[str, Any]] = {}
     n = len(rows)
     expected = sum(1 / size for _, size in rows) / n if n else 0.0
@@ -37,13 +52,16 @@ def baselines(
         "value": expected,
         "note": "expected accuracy of a uniform pick (mean 1/n_options)",
     }
-    fit = train_rows if train_rows else rows
+    fit = train_rows.rows if train_rows and train_rows.rows else rows
     if fit:
         position = Counter(gold for gold, _ in fit).most_common(1)[0][0]
         entry = _accuracy_of(rows, lambda size: position)
-        entry["note"] = f"always option {position}" + (
-            "" if train_rows else " (fitted on these rows: in-sample)"
-        )
+        if train_rows and train_rows.rows:
+            where = f"fitted on {train_rows.source}" + (", not on the evaluated data" if other_data else "")
+        else:
+            where = "fitted on these rows: in-sample"
+        entry["note"] = f"always option {position}; {where}"
+        entry["fitted_on"] = where.removeprefix("fitted on ")
         out["most_frequent_position"] = entry
     out["always_first"] = {**_accuracy_of(rows, lambda size: 1), "note": "always option 1"}
     out["always_last"] = {**_accuracy_of(rows, lambda size: size), "note": "always the last option"}

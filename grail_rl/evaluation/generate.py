@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from grail_rl.evaluation.baselines import FitRows
 from grail_rl.evaluation.metrics import Prediction
 from grail_rl.evaluation.report import EvalReport, build_report
 from grail_rl.rewards.parser import answer_follows_think, parse_answer_text
@@ -85,10 +86,11 @@ def evaluate_model(
     max_new_tokens: int = 128,
     batch_size: int = 8,
     allow_bare_numbers: bool = False,
-    train_rows: list[tuple[int, int]] | None = None,
+    train_rows: FitRows | None = None,
     synthetic_ceiling: float | None = None,
     chat_template_kwargs: dict[str, Any] | None = None,
     meta: dict[str, Any] | None = None,
+    other_data: bool = False,
 ) -> EvalReport:
     """Evaluate ``model`` on every row of ``dataset`` (columns prompt, gold_index, n_options, ...);
     ``meta`` (e.g. which model and data) is recorded in the report beside the decoding settings."""
@@ -109,6 +111,7 @@ def evaluate_model(
             train_rows=train_rows,
             synthetic_ceiling=synthetic_ceiling,
             meta=meta,
+            other_data=other_data,
         )
 
     try:

@@ -9,14 +9,18 @@ PARTIAL in its title. Reports are written as ``eval-NAME.json`` (or ``eval-NAME.
 from __future__ import annotations
 
 import json
-import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from grail_rl.errors import GrailError
-from grail_rl.evaluation.baselines import baselines, rows_of
+from grail_rl.evaluation.baselines import TRIVIAL_RULES, FitRows, baselines, rows_of
 from grail_rl.evaluation.metrics import Prediction, breakdowns, summarise
+from grail_rl.files import atomic_output, write_json_atomically
+
+# A model that gives one answer to at least this share of rows is flagged: its accuracy is a rule's.
+DEGENERATE_SHARE = 0.9
 
 
 class IncompleteEvaluationError(GrailError):
@@ -43,27 +47,54 @@ class EvalReport:
             )
         return self
 
+    def answers(self) -> dict[str, int]:
+        """How often the model gave each answer: option numbers in order, then ``unparsed``."""
+        counts = Counter("unparsed" if p.parsed_index is None else str(p.parsed_index) for p in self.predictions)
+        numbers = sorted((k for k in counts if k != "unparsed"), key=int)
+        return {k: counts[k] for k in numbers} | ({"unparsed": counts["unparsed"]} if "unparsed" in counts else {})
+
+    def gold_positions(self) -> dict[str, int]:
+        counts = Counter(p.gold_index for p in self.predictions)
+        return {str(k): counts[k] for k in sorted(counts)}
+
+    def degenerate(self) -> dict[str, Any] | None:
+        """The one answer given to almost every row (>= :data:`DEGENERATE_SHARE`), or None."""
+        n = len(self.predictions)
+        if n < 10:
+            return None
+        answer, count = Counter(p.parsed_index for p in self.predictions).most_common(1)[0]
+        if count / n < DEGENERATE_SHARE:
+            return None
+        return {"answer": answer, "rows": count, "of": n, "share": count / n}
+
+    def best_baseline(self) -> tuple[str, dict[str, Any]] | None:
+        """The strongest trivial rule (random, positions, always first/last): what skill must beat."""
+        rules = [(name, self.baselines[name]) for name in TRIVIAL_RULES if name in self.baselines]
+        return max(rules, key=lambda item: item[1].get("value", 0.0)) if rules else None
+
     def as_dict(self) -> dict[str, Any]:
+        best = self.best_baseline()
         return {
             "name": self.name,
             "complete": self.complete,
             "expected_rows": self.expected_rows,
             "evaluated_rows": len(self.predictions),
             "overall": summarise(self.predictions),
+            "answers": self.answers(),
+            "gold_positions": self.gold_positions(),
+            "degenerate": self.degenerate(),
+            "best_baseline": {"name": best[0], **best[1]} if best else None,
             "breakdowns": breakdowns(self.predictions),
             "baselines": self.baselines,
             "meta": self.meta,
         }
 
     def write(self, folder: Path) -> Path:
-        folder.mkdir(parents=True, exist_ok=True)
         path, preds = report_files(folder, self.name, complete=self.complete)
-        tmp = folder / f".{path.name}.tmp"
-        tmp.write_text(json.dumps(self.as_dict(), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-        with preds.open("w", encoding="utf-8") as fh:
+        with atomic_output(preds) as fh:  # predictions first: a report never points at missing rows
             for pred in self.predictions:
                 fh.write(json.dumps(pred.as_dict()) + "\n")
+        write_json_atomically(path, self.as_dict())
         return path
 
 
@@ -78,11 +109,14 @@ def build_report(
     predictions: list[Prediction],
     *,
     expected_rows: int,
-    train_rows: list[tuple[int, int]] | None = None,
+    train_rows: FitRows | None = None,
     synthetic_ceiling: float | None = None,
     meta: dict[str, Any] | None = None,
+    other_data: bool = False,
 ) -> EvalReport:
-    base = baselines(rows_of(predictions), train_rows=train_rows, synthetic_ceiling=synthetic_ceiling)
+    base = baselines(
+        rows_of(predictions), train_rows=train_rows, synthetic_ceiling=synthetic_ceiling, other_data=other_data
+    )
     return EvalReport(name, expected_rows, predictions, base, dict(meta or {}))
 
 
@@ -92,13 +126,47 @@ def _pct(entry: dict[str, Any]) -> str:
     return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
 
+def _shares(counts: dict[str, int]) -> str:
+    total = sum(counts.values()) or 1
+    return " · ".join(f"{key} {count / total:.0%}" for key, count in counts.items())
+
+
+def verdict_lines(data: dict[str, Any]) -> list[str]:
+    """What the accuracy means: a constant answer is flagged, and the model is read against the strongest
+    trivial rule, never against random alone."""
+    lines = []
+    accuracy = data["overall"]["accuracy"]
+    degenerate = data["degenerate"]
+    if degenerate:
+        answer = "no parseable answer" if degenerate["answer"] is None else f"option {degenerate['answer']}"
+        lines.append(
+            f"  DEGENERATE: the model gave {answer} on {degenerate['rows']} of {degenerate['of']} rows "
+            f"({degenerate['share']:.0%}); that accuracy is what always answering it scores, not skill"
+        )
+    best = data["best_baseline"]
+    if best is not None:
+        ci = best.get("ci95")
+        above = ci is None or accuracy["ci95"][0] > best["value"]
+        verdict = (
+            "the model beats it (its interval lies above)"
+            if above and accuracy["value"] > best["value"]
+            else "the model does NOT beat it"
+        )
+        lines.append(f"  best trivial baseline  {best['name']} {_pct(best)}: {verdict}")
+    return lines
+
+
 def summary_lines(report: EvalReport) -> list[str]:
-    """A plain-text summary: model accuracy with its interval against every baseline."""
+    """A plain-text summary: model accuracy with its interval, what it means, and every baseline with where
+    it was fitted."""
     data = report.as_dict()
     overall = data["overall"]
     state = "" if report.complete else f"  PARTIAL: {len(report.predictions)} of {report.expected_rows} rows"
     lines = [f"evaluation '{report.name}' ({overall['n']} rows){state}"]
     lines.append(f"  model accuracy         {_pct(overall['accuracy'])}")
+    lines += verdict_lines(data)
+    lines.append(f"  model answers          {_shares(data['answers'])}")
+    lines.append(f"  gold positions         {_shares(data['gold_positions'])}")
     lines.append(f"  parsed rate            {_pct(overall['parsed_rate'])}")
     lines.append(f"  format rate            {_pct(overall['format_rate'])}")
     for key, entry in data["baselines"].items():

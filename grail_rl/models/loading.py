@@ -68,7 +68,7 @@ def load_tokenizer(block: Any, location: str, *, needs_chat_template: bool = Tru
         tokenizer = AutoTokenizer.from_pretrained(
             location, revision=block.revision, trust_remote_code=block.trust_remote_code
         )
-    except OSError as exc:
+    except Exception as exc:  # a missing or unreadable tokenizer: OSError, ValueError, a JSON error ...
         raise ModelLoadError(
             f"model.name_or_path: cannot load a tokenizer from {location}: {_first_line(exc)}"
         ) from None
@@ -92,10 +92,12 @@ def load_model(block: Any, location: str):
 
     try:
         return AutoModelForCausalLM.from_pretrained(location, **model_init_kwargs(block))
-    except OSError as exc:
-        raise ModelLoadError(f"model.name_or_path: cannot load {location}: {_first_line(exc)}") from None
     except ImportError as exc:  # e.g. flash_attention_2 requested without the package
         raise ModelLoadError(f"model.attn_implementation: {_first_line(exc)}") from None
+    except Exception as exc:  # a missing or damaged file: OSError, safetensors' own error, a bad config ...
+        raise ModelLoadError(
+            f"cannot load the model in {location}: {type(exc).__name__}: {_first_line(exc)}"
+        ) from None
 
 
 # Config attributes that hold a model's context window, by architecture family.
@@ -127,7 +129,7 @@ def load_config(block: Any, location: str) -> Any:
             raise ModelLoadError(f"{adapter}: cannot read the base model of the adapter ({exc})") from None
     try:
         return AutoConfig.from_pretrained(location, revision=block.revision, trust_remote_code=block.trust_remote_code)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any unreadable config is the user's folder, said in one line
         raise ModelLoadError(f"model.name_or_path: cannot read the config of {location}: {_first_line(exc)}") from None
 
 

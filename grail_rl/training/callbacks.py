@@ -106,10 +106,12 @@ class RunLogCallback(TrainerCallback):
             self._last_time, self._last_step = now, state.global_step
         runtime = logs.get("train_runtime")  # only in the trainer's end-of-training record
         if isinstance(runtime, int | float):
-            logger.info("step %d/%d | training done in %.1f s", state.global_step, state.max_steps, runtime)
+            logger.info(
+                "step %d/%d | training done in %.1f s", state.global_step, state.max_steps, runtime, extra=FILE_ONLY
+            )
         else:
             line = compact_line(logs, state.global_step, state.max_steps, per_step)
-            logger.info(line)
+            logger.info(line, extra=FILE_ONLY)
             if self.progress is not None:
                 self.progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
             elif self.console:
@@ -128,19 +130,37 @@ def _json_default(value: Any) -> Any:
     return float(value) if hasattr(value, "__float__") else str(value)
 
 
-def attach_log_file(output_dir: Path) -> logging.Handler:
-    """Send grail-rl, TRL and transformers log records to ``OUTPUT/train.log``; return the handler."""
+# A record logged with ``extra=FILE_ONLY`` goes to train.log but not to the console (the per-step line,
+# which the console shows through the progress display instead).
+FILE_ONLY = {"grail_file_only": True}
+_LOGGERS = ("grail_rl", "trl", "transformers")
+
+
+class _ConsoleFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, "grail_file_only", False)
+
+
+def attach_log_file(output_dir: Path) -> list[logging.Handler]:
+    """Send grail-rl, TRL and transformers log records to ``OUTPUT/train.log``, and grail-rl's own notes and
+    warnings (the drop counts, a skipped checkpoint) to stderr too; return the handlers."""
     handler = logging.FileHandler(output_dir / LOG_FILE, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    for name in ("grail_rl", "trl", "transformers"):
+    for name in _LOGGERS:
         named = logging.getLogger(name)
         named.addHandler(handler)
         if named.level == logging.NOTSET or named.level > logging.INFO:
             named.setLevel(logging.INFO if name == "grail_rl" else logging.WARNING)
-    return handler
+    console = logging.StreamHandler()  # stderr
+    console.setLevel(logging.INFO)
+    console.setFormatter(logging.Formatter("%(message)s"))
+    console.addFilter(_ConsoleFilter())
+    logging.getLogger("grail_rl").addHandler(console)
+    return [handler, console]
 
 
-def detach_log_file(handler: logging.Handler) -> None:
-    for name in ("grail_rl", "trl", "transformers"):
-        logging.getLogger(name).removeHandler(handler)
-    handler.close()
+def detach_log_file(handlers: list[logging.Handler]) -> None:
+    for handler in handlers:
+        for name in _LOGGERS:
+            logging.getLogger(name).removeHandler(handler)
+        handler.close()

@@ -1,24 +1,36 @@
-"""Atomic checkpoints and resume.
+"""Atomic, verifiable checkpoints and resume.
 
 The Trainer writes a checkpoint file by file into ``checkpoint-N``; a crash half-way leaves a folder that
 looks complete to ``get_last_checkpoint``. Here every checkpoint is written under ``OUTPUT/.staging/``,
 stamped with :data:`MARKER` once every rank has finished, and only then renamed to ``OUTPUT/checkpoint-N``
 (one ``rename``: atomic on POSIX). Older checkpoints are rotated away only after the new one is in place,
-so a failed save (disk full, permission denied) loses nothing that was there before.
+so a failed save (disk full, permission denied; torch reports a full disk as a RuntimeError) loses
+nothing that was there before and leaves no staging folder.
+
+The marker lists every file of the checkpoint with its size and xxh3 digest, and the resolved recipe and
+plugin versions it was trained with. ``--resume`` checks the newest checkpoint against that list and, when
+a file is missing, truncated or corrupt, falls back to the previous complete one with a warning naming the
+bad file (:func:`resolve_resume`). Checkpoints written before the list existed get structural checks:
+JSON parses, safetensors headers match their file size, torch's zip archives pass their CRC checks.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
+import struct
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from grail_rl.errors import GrailError
+
+logger = logging.getLogger("grail_rl.training")
 
 MARKER = "grail_checkpoint.json"
 STAGING = ".staging"
@@ -47,14 +59,23 @@ def complete_checkpoints(output_dir: str | Path) -> list[Path]:
 
 
 def resolve_resume(output_dir: str | Path, resume: str | bool | None) -> Path | None:
-    """The checkpoint to resume from: ``True``/"latest" = the newest complete one, a string = that path."""
+    """The checkpoint to resume from: ``True``/"latest" = the newest complete one that verifies (older ones
+    are tried in turn, with a warning naming what is wrong with each newer one), a string = that path."""
     if resume in (None, False):
         return None
     if resume is True or resume == "latest":
         found = complete_checkpoints(output_dir)
         if not found:
             raise CheckpointError(f"--resume: {output_dir} holds no complete checkpoint to resume from")
-        return found[-1]
+        problems = []
+        for checkpoint in reversed(found):
+            problem = checkpoint_problem(checkpoint)
+            if problem is None:
+                for bad in problems:
+                    logger.warning("--resume: skipping %s; resuming from %s instead", bad, checkpoint.name)
+                return checkpoint
+            problems.append(f"{checkpoint.name} ({problem})")
+        raise CheckpointError(f"--resume: no checkpoint of {output_dir} can be used: {'; '.join(problems)}")
     path = Path(str(resume)).expanduser()
     if not path.is_dir():
         raise CheckpointError(f"--resume {path}: no such checkpoint folder")
@@ -62,7 +83,86 @@ def resolve_resume(output_dir: str | Path, resume: str | bool | None) -> Path | 
         raise CheckpointError(
             f"--resume {path}: not a complete grail-rl checkpoint (no {MARKER}); it may be half-written"
         )
+    problem = checkpoint_problem(path)
+    if problem is not None:
+        raise CheckpointError(f"--resume {path}: the checkpoint is damaged: {problem}")
     return path
+
+
+def read_marker(checkpoint: Path) -> dict[str, Any]:
+    """The checkpoint's marker (empty when unreadable)."""
+    try:
+        marker = json.loads((checkpoint / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return marker if isinstance(marker, dict) else {}
+
+
+def file_digest(path: Path) -> str:
+    """xxh3-64 of the file's bytes (several GB/s: a checkpoint is re-read once per save and per resume)."""
+    import xxhash  # a dependency of datasets
+
+    digest = xxhash.xxh3_64()
+    with path.open("rb") as fh:
+        while chunk := fh.read(8 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_manifest(folder: Path) -> dict[str, dict[str, Any]]:
+    """Every file under ``folder`` (but the marker): relative path -> size and digest."""
+    files = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MARKER):
+        files[path.relative_to(folder).as_posix()] = {"size": path.stat().st_size, "xxh3": file_digest(path)}
+    return files
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """What makes a checkpoint or saved model unusable (a missing, truncated or corrupt file), or None."""
+    marker = read_marker(folder)
+    files = marker.get("files")
+    if isinstance(files, dict):
+        for name, expected in files.items():
+            path = folder / name
+            if not path.is_file():
+                return f"{name} is missing"
+            size = path.stat().st_size
+            if size != expected.get("size"):
+                return f"{name} has {size} bytes, {expected.get('size')} were written"
+            if file_digest(path) != expected.get("xxh3"):
+                return f"{name} does not match the digest written with it (corrupt)"
+        return None
+    return structural_problem(folder)
+
+
+def structural_problem(folder: Path) -> str | None:
+    """Checks for files without a recorded digest: JSON parses, safetensors and torch archives are whole."""
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        name = path.relative_to(folder).as_posix()
+        try:
+            if path.suffix == ".json":
+                json.loads(path.read_text(encoding="utf-8"))
+            elif path.suffix == ".safetensors":
+                with path.open("rb") as fh:
+                    (header_size,) = struct.unpack("<Q", fh.read(8))
+                    header = json.loads(fh.read(header_size))
+                ends = [t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"]
+                if 8 + header_size + max(ends, default=0) != path.stat().st_size:
+                    return f"{name} is truncated or padded"
+            elif path.suffix in (".pt", ".pth", ".bin"):
+                with zipfile.ZipFile(path) as archive:
+                    bad = archive.testzip()
+                if bad is not None:
+                    return f"{name} is corrupt ({bad} fails its CRC check)"
+        except (OSError, ValueError, KeyError, TypeError, struct.error, zipfile.BadZipFile, RecursionError) as exc:
+            return f"{name} cannot be read ({type(exc).__name__}: {str(exc)[:100]})"
+    return None
+
+
+def write_marker(folder: Path, info: dict[str, Any]) -> None:
+    """Stamp ``folder`` as complete: ``info`` plus the manifest of every file in it."""
+    marker = {**info, "files": file_manifest(folder)}
+    (folder / MARKER).write_text(json.dumps(marker, default=str) + "\n", encoding="utf-8")
 
 
 def clear_staging(output_dir: str | Path) -> None:
@@ -106,23 +206,24 @@ def save_atomically(trainer: Any, model: Any, trial: Any, save: Callable[[Any, A
         save(model, trial)
         accelerator.wait_for_everyone()  # every rank has written its RNG state
         if main:
-            marker = {
+            info = {
                 "global_step": trainer.state.global_step,
                 "saved_at": time.time(),
                 "world_size": accelerator.num_processes,
+                **getattr(trainer, "_grail_checkpoint_info", {}),
             }
-            (staged / MARKER).write_text(json.dumps(marker) + "\n", encoding="utf-8")
+            write_marker(staged, info)
             _fsync_tree(staged)
             if final.exists():  # the same step saved again (e.g. the final save right after a periodic one)
                 shutil.rmtree(final)
             os.replace(staged, final)
-    except OSError as exc:
+    except Exception as exc:  # a full disk is an OSError from Python but a RuntimeError from torch.save
         shutil.rmtree(staged, ignore_errors=True)
-        reason = exc.strerror or str(exc)
+        _remove_if_empty(staging_root)
         raise CheckpointError(
-            f"could not save checkpoint at step {trainer.state.global_step} in {run_dir}: {reason}"
-            f"{f' ({exc.filename})' if exc.filename else ''}; earlier checkpoints are untouched"
-        ) from None
+            f"could not save checkpoint at step {trainer.state.global_step} in {run_dir}: {save_failure(exc)}; "
+            "earlier checkpoints are untouched"
+        ) from exc
     finally:
         del trainer._get_output_dir
         trainer._grail_defer_push = False
@@ -132,6 +233,23 @@ def save_atomically(trainer: Any, model: Any, trial: Any, save: Callable[[Any, A
 
         # Only complete checkpoints are rotated; the newest (just published) is always kept.
         rotate_checkpoints(str(run_dir), save_total_limit=trainer.args.save_total_limit, use_mtime=False)
-        if not any(staging_root.iterdir()):
-            staging_root.rmdir()
+        _remove_if_empty(staging_root)
     return final
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+def save_failure(exc: BaseException) -> str:
+    """Why a save failed, in one line (torch's "file write failed" hides the errno: say what it usually is)."""
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc)
+        return f"{reason} ({exc.filename})" if exc.filename else reason
+    text = " ".join(str(exc).split())
+    if "write failed" in text or "No space left" in text:
+        return f"{text[-160:]} (is the disk full?)"
+    return f"{type(exc).__name__}: {text[:200]}"

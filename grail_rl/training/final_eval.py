@@ -12,6 +12,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from grail_rl.evaluation.baselines import FitRows
+
 logger = logging.getLogger("grail_rl.training")
 EVAL_DIR = "eval"
 
@@ -31,10 +33,15 @@ def synthetic_ceiling(recipe: Any) -> float | None:
     return None
 
 
-def train_rows(dataset: Any) -> list[tuple[int, int]] | None:
+def train_rows(dataset: Any, recipe: Any) -> FitRows | None:
+    """The training rows a fitted baseline learns from, with a description of where they come from."""
     if dataset is None or "gold_index" not in dataset.column_names:
         return None
-    return list(zip(dataset["gold_index"], dataset["n_options"], strict=True))
+    rows = list(zip(dataset["gold_index"], dataset["n_options"], strict=True))
+    labels = sorted(set(dataset["source"])) if "source" in dataset.column_names else []
+    kind = "synthetic: " if getattr(recipe.data, "synthetic", None) is not None and not recipe.data.train else ""
+    where = f" ({kind}{', '.join(labels)})" if labels else ""
+    return FitRows(rows, f"{len(rows):,} rows of the recipe's train split{where}")
 
 
 def evaluate_sets(
@@ -44,13 +51,15 @@ def evaluate_sets(
     output_dir: Path,
     recipe: Any,
     *,
-    fit_rows: list[tuple[int, int]] | None,
+    fit_rows: FitRows | None,
     meta: dict[str, Any] | None = None,
+    other_data: bool = False,
 ) -> list[Any]:
     """Evaluate ``model`` on each (name, dataset, ceiling) and write the reports under ``OUTPUT/eval``;
-    ``meta`` goes into every report."""
+    ``meta`` goes into every report; ``other_data``: the sets are not the recipe's own eval split."""
     from grail_rl.evaluation.generate import evaluate_model
     from grail_rl.evaluation.report import summary_lines
+    from grail_rl.training.callbacks import FILE_ONLY
 
     reports = []
     batch = max(recipe.trainer.per_device_eval_batch_size, 1)
@@ -59,10 +68,10 @@ def evaluate_sets(
             model, tokenizer, dataset, name=name, out_dir=output_dir / EVAL_DIR,
             max_new_tokens=recipe.trainer.max_completion_length, batch_size=batch,
             train_rows=fit_rows, synthetic_ceiling=ceiling,
-            chat_template_kwargs=recipe.trainer.chat_template_kwargs, meta=meta,
+            chat_template_kwargs=recipe.trainer.chat_template_kwargs, meta=meta, other_data=other_data,
         )  # fmt: skip
         for line in summary_lines(report):
-            logger.info(line)
+            logger.info(line, extra=FILE_ONLY)  # the console gets the end-of-run summary instead
         reports.append(report)
     return reports
 
@@ -81,5 +90,5 @@ def evaluate_after_training(
     sets = [("eval", eval_dataset, synthetic_ceiling(recipe))]
     sets += [(name, ds, None) for name, ds in (extra or [])]
     return evaluate_sets(
-        model, trainer.processing_class, sets, output_dir, recipe, fit_rows=train_rows(trainer.train_dataset)
+        model, trainer.processing_class, sets, output_dir, recipe, fit_rows=train_rows(trainer.train_dataset, recipe)
     )

@@ -3,6 +3,13 @@
 :func:`run_training` is what ``grail-rl train`` calls (in every process of a distributed launch). Tests
 may pass their own small datasets and reward callables; everything else (model loading, GRPOConfig,
 checkpoints, logging, metadata) is the same code path.
+
+The folder is claimed first (locked, checked, an earlier run set aside when it is being replaced; see
+:mod:`grail_rl.training.output_claim`), a resume is checked against the checkpoint it continues
+(:mod:`grail_rl.training.resume`), and the session is recorded in ``run.json`` before the model loads.
+Once the trainer is built the claim is committed; a failure before that puts a replaced run back, a
+failure after it (Ctrl-C and SIGTERM included) is recorded as ``failed`` or ``interrupted`` with the
+way to resume.
 """
 
 from __future__ import annotations
@@ -11,16 +18,22 @@ import hashlib
 import logging
 import os
 import shutil
+import signal
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grail_rl.errors import GrailError
-from grail_rl.training.checkpoints import STAGING, clear_staging, resolve_resume
+from grail_rl.errors import GrailError, describe_exception
+from grail_rl.training.checkpoints import STAGING, clear_staging
 from grail_rl.training.config import GRAIL_DECIDED, build_grpo_config
+from grail_rl.training.output_claim import OutputClaim, claim_output_dir
 from grail_rl.training.preflight import check_optional_packages
-from grail_rl.training.run_folder import prepare_output_dir, record_session, update_run
+from grail_rl.training.resume import ResumePlan, checkpoint_identity, plan_resume, refuse_if_complete
+from grail_rl.training.run_folder import read_run, record_session, update_run
 
 logger = logging.getLogger("grail_rl.training")
 FINAL_DIR = "final"
@@ -63,16 +76,22 @@ def reward_functions(loaded: Any, output_dir: Path) -> tuple[list[Any], list[flo
     return build_reward_functions(entries, fault_dir=output_dir / "reward_faults")
 
 
-def load_data(loaded: Any, output_dir: Path, tokenizer: Any) -> tuple[Any, Any, str | None]:
-    """(train split, eval split or None, why there is no eval split)."""
+def load_data(loaded: Any, output_dir: Path, tokenizer: Any, limit: int | None = None) -> tuple[Any, Any, str | None]:
+    """(train split, eval split or None, why there is no eval split); each split's drop counts are said."""
     from grail_rl.data.dataset import build_split
 
     recipe = loaded.recipe
-    train, _ = build_split(recipe, loaded.plugins, "train", report_dir=output_dir, tokenizer=tokenizer)
+    train, report = build_split(
+        recipe, loaded.plugins, "train", report_dir=output_dir, tokenizer=tokenizer, limit=limit
+    )
+    _say_drops(report, output_dir)
     has_eval = bool(recipe.data.eval) or getattr(recipe.data, "synthetic", None) is not None
     evals, reason = None, "the recipe has no eval split (data.eval or data.synthetic)"
     if has_eval:
-        evals, _ = build_split(recipe, loaded.plugins, "eval", report_dir=output_dir, tokenizer=tokenizer)
+        evals, report = build_split(
+            recipe, loaded.plugins, "eval", report_dir=output_dir, tokenizer=tokenizer, limit=limit
+        )
+        _say_drops(report, output_dir)
     if len(train) == 0:
         raise GrailError(f"no training rows left after filtering (see {output_dir}/drop_report_train.json)")
     if evals is not None and len(evals) == 0:
@@ -88,6 +107,17 @@ def load_data(loaded: Any, output_dir: Path, tokenizer: Any) -> tuple[Any, Any, 
         logger.warning("%s: no evaluation after training", reason)
         evals = None
     return train, evals, reason
+
+
+def _say_drops(report: Any, output_dir: Path) -> None:
+    """The drop report's counts per reason, on the console and in train.log (rank 0 logs them)."""
+    if world()[0] != 0:
+        return
+    lines = report.lines()
+    if report.dropped or report.truncated:
+        lines[0] += f" (details in {output_dir}/drop_report_{report.split}.json)"
+    for line in lines:
+        logger.info("data %s", line.strip() if line.startswith(" ") else line)
 
 
 def weights_digest(model: Any) -> str:
@@ -138,7 +168,14 @@ def whole_model_for_eval(trainer: Any, recipe: Any, final_dir: Path) -> Any:
 
 
 def save_final(trainer: Any, output_dir: Path) -> Path:
-    """Save the final model and tokenizer to ``OUTPUT/final`` through a staging folder (atomic rename)."""
+    """Save the final model and tokenizer to ``OUTPUT/final`` through a staging folder (atomic rename).
+
+    The folder gets the same marker and file digests as a checkpoint, so ``evaluate`` can tell a damaged
+    copy from a good one. A failed save (a full disk: torch raises a RuntimeError there) is one line and
+    leaves neither a staging folder nor a half-written ``final/``.
+    """
+    from grail_rl.training.checkpoints import save_failure, write_marker
+
     staged, final = output_dir / STAGING / FINAL_DIR, output_dir / FINAL_DIR
     gather_full_weights_on_save(trainer)
     main = trainer.args.should_save
@@ -150,21 +187,73 @@ def save_final(trainer: Any, output_dir: Path) -> Path:
         # staging copy is in it; the end of run_training pushes the finished folder instead.
         trainer.save_model(str(staged), _internal_call=True)
         if main:
+            write_marker(staged, {"global_step": trainer.state.global_step, "saved_at": time.time(), "final": True})
             if final.exists():
                 shutil.rmtree(final)
             os.replace(staged, final)
             shutil.rmtree(output_dir / STAGING, ignore_errors=True)
-    except OSError as exc:
+    except Exception as exc:
         shutil.rmtree(staged, ignore_errors=True)
-        raise GrailError(f"could not save the final model to {final}: {exc.strerror or exc}") from None
+        if main:
+            try:
+                (output_dir / STAGING).rmdir()
+            except OSError:
+                pass
+        raise GrailError(f"could not save the final model to {final}: {save_failure(exc)}") from exc
     trainer.accelerator.wait_for_everyone()
     return final
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's preemption or time limit): stop like Ctrl-C, recorded as interrupted."""
+
+
+@contextmanager
+def sigterm_stops_the_run() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` while training (main thread only), so the run records why it
+    stopped and how to resume before the scheduler's final SIGKILL."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated("terminated (SIGTERM)")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def decided_on_main(state: Any, decide: Callable[[], Any]) -> Any:
+    """Run ``decide`` on rank 0 only and give every rank its result, or the same one-line error."""
+    result, error = None, None
+    if state.is_main_process:
+        try:
+            result = decide()
+        except GrailError as exc:
+            if state.num_processes == 1:
+                raise
+            error = (str(exc), exc.exit_code)
+    if state.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        box = [result, error]
+        broadcast_object_list(box, from_process=0)
+        result, error = box
+        if error is not None:
+            failure = GrailError(error[0])
+            failure.exit_code = error[1]
+            raise failure
+    return result
 
 
 def run_training(
     loaded: Any,
     *,
     resume: str | bool | None = None,
+    accept_changes: bool = False,
     train_dataset: Any = None,
     eval_dataset: Any = None,
     reward_funcs: list[Any] | None = None,
@@ -173,11 +262,12 @@ def run_training(
     evaluate: bool = True,
     callbacks: list[Any] | None = None,
 ) -> RunResult:
-    """Train as the recipe says; see the module docstring."""
-    from grail_rl.models.loading import load_policy
-    from grail_rl.training.callbacks import RunLogCallback, attach_log_file, detach_log_file
-    from grail_rl.training.hub import HubPusher
-    from grail_rl.training.trainer import build_trainer
+    """Train as the recipe says; see the module docstring.
+
+    ``resume``: ``"latest"`` (or True) or a checkpoint path; ``accept_changes``: resume even though the
+    recipe or the plugins changed since the checkpoint (recorded in run.json).
+    """
+    from grail_rl.training.callbacks import attach_log_file, detach_log_file
 
     recipe = loaded.recipe
     check_world_size(recipe)
@@ -185,112 +275,200 @@ def run_training(
     rank, _ = world()
     output_dir = Path(recipe.output.dir)
     resuming = resume not in (None, False)
+    if resuming and rank == 0:
+        refuse_if_complete(output_dir, loaded, accept_changes=accept_changes)  # before touching anything
     # Building the config first sets up the process group, so the ranks can wait for rank 0's folder checks.
     config = build_grpo_config(recipe, reward_weights=reward_weights)
     state = config.distributed_state
-    if rank == 0:
-        prepare_output_dir(output_dir, resume=resuming, overwrite=recipe.output.overwrite)
-    state.wait_for_everyone()
-    checkpoint = resolve_resume(output_dir, resume) if resuming else None
-    if rank == 0:
-        clear_staging(output_dir)
+    claim: OutputClaim | None = None
 
+    def prepare() -> tuple[str | None, list[str], str | None]:
+        nonlocal claim
+        claim = claim_output_dir(output_dir, resume=resuming, overwrite=recipe.output.overwrite)
+        try:
+            plan = ResumePlan(None)
+            if resuming and claim.fresh_start is None:
+                plan = plan_resume(output_dir, resume, loaded, accept_changes=accept_changes)
+            clear_staging(output_dir)
+            record_session(loaded, output_dir, resumed_from=plan.checkpoint, changes=plan.accepted)
+        except BaseException:
+            claim.abandon()
+            claim.release()
+            claim = None
+            raise
+        return (str(plan.checkpoint) if plan.checkpoint else None), plan.accepted, claim.fresh_start
+
+    checkpoint, accepted, fresh_start = decided_on_main(state, prepare)
+    handlers = attach_log_file(output_dir) if rank == 0 else []
+    progress: dict[str, Any] = {}  # the trainer, once built (its step is recorded if the run fails)
+    try:
+        with sigterm_stops_the_run():
+            if fresh_start:
+                logger.warning("--resume: %s", fresh_start)
+            for change in accepted:
+                logger.warning("--resume: accepted recipe change %s", change)
+            return _train(
+                loaded, output_dir, checkpoint, claim, progress, train_dataset, eval_dataset, reward_funcs,
+                reward_weights, console, evaluate, callbacks,
+            )  # fmt: skip
+    except BaseException as exc:
+        if rank == 0:
+            if claim is not None and claim.set_aside is not None:
+                claim.abandon()  # not started: the run it was replacing is put back whole
+            else:
+                _record_end(output_dir, loaded, exc, progress.get("trainer"))
+        raise
+    finally:
+        detach_log_file(handlers)
+        if claim is not None:
+            claim.release()
+
+
+def _train(
+    loaded: Any,
+    output_dir: Path,
+    checkpoint: str | None,
+    claim: OutputClaim | None,
+    progress: dict[str, Any],
+    train_dataset: Any,
+    eval_dataset: Any,
+    reward_funcs: list[Any] | None,
+    reward_weights: list[float] | None,
+    console: bool,
+    evaluate: bool,
+    callbacks: list[Any] | None,
+) -> RunResult:
+    """Load, build, commit the folder, train, save, evaluate."""
+    from grail_rl.data.dataset import prompt_limit
+    from grail_rl.models.loading import context_window, load_policy
+    from grail_rl.training.callbacks import RunLogCallback
+    from grail_rl.training.hub import HubPusher
+    from grail_rl.training.trainer import build_trainer
+
+    recipe = loaded.recipe
+    rank, _ = world()
     model, tokenizer, peft_config = load_policy(recipe.model, loaded.path.resolve().parent)
     no_eval_reason = None if eval_dataset is not None else "no eval split was given"
     # transformers' own tqdm bars ("Writing model shards" at every save) would break into the run's progress
-    # display and the per-step lines; the loading bar above stays, it is useful for big models.
+    # display and the per-step lines.
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     if train_dataset is None:
-        train_dataset, loaded_eval, no_eval_reason = load_data(loaded, output_dir, tokenizer)
+        limit = prompt_limit(recipe, context_window(model.config))
+        train_dataset, loaded_eval, no_eval_reason = load_data(loaded, output_dir, tokenizer, limit)
         eval_dataset = eval_dataset if eval_dataset is not None else loaded_eval
     if reward_funcs is None:
         reward_funcs, reward_weights = reward_functions(loaded, output_dir)
-        config = build_grpo_config(recipe, reward_weights=reward_weights)
+    config = build_grpo_config(recipe, reward_weights=reward_weights)
     in_training_eval = (
         eval_dataset if recipe.trainer.eval_strategy != "no" or recipe.trainer.eval_on_start else None
     )
+    pusher = (
+        HubPusher(recipe.hub.hub_model_id, private=recipe.hub.hub_private_repo)
+        if (recipe.hub.revision_per_save and recipe.hub.hub_model_id)
+        else None
+    )
+    trainer = build_trainer(
+        model=model,
+        tokenizer=tokenizer,
+        config=config,
+        reward_funcs=reward_funcs,
+        train_dataset=train_dataset,
+        eval_dataset=in_training_eval,
+        peft_config=peft_config,
+        callbacks=[RunLogCallback(output_dir, console=console), *(callbacks or [])],
+        save_completions=recipe.logging.save_completions,
+        hub_pusher=pusher,
+        checkpoint_info=checkpoint_identity(loaded),
+        card=(loaded.resolved(), {}),
+        push_data_files=recipe.hub.push_data_files,
+    )
+    progress["trainer"] = trainer
+    from transformers.trainer_callback import PrinterCallback
 
-    handler = None
+    trainer.remove_callback(PrinterCallback)  # RunLogCallback prints the compact line instead
     if rank == 0:
+        if claim is not None:
+            claim.commit()  # the new run has everything it needs: only now is a replaced run deleted
         decided = {key: getattr(config, key, None) for key in GRAIL_DECIDED} | {"why": GRAIL_DECIDED}
-        record_session(loaded, output_dir, resumed_from=checkpoint, decided=decided)
-        handler = attach_log_file(output_dir)
+        update_run(output_dir, status="running", training_started=True, session={"grail_rl_decided": decided})
+    started = time.perf_counter()
+    out = trainer.train(resume_from_checkpoint=checkpoint)
+    final_dir = save_final(trainer, output_dir)
+    # The ranks-agree check needs whole parameters on every rank: DDP and ZeRO-1/2, not FSDP or ZeRO-3.
+    digests = (
+        None
+        if shards_parameters(trainer)
+        else trainer.accelerator.gather_for_metrics([weights_digest(trainer.model)], use_gather_object=True)
+    )
+    metrics = {**out.metrics, "train_wall_seconds": time.perf_counter() - started}
+    result = RunResult(output_dir, trainer.state.global_step, metrics, final_dir, weights_sha256=digests and digests[0])
+    if rank == 0:
+        if digests and len(set(digests)) > 1:
+            logger.error("ranks ended with different weights: %s", digests)
+        update_run(
+            output_dir,
+            status="trained",
+            global_step=trainer.state.global_step,
+            train_metrics=metrics,
+            weights_sha256_per_rank=digests,
+        )
+    if not evaluate:
+        result.no_eval_reason = "evaluation was turned off (--no-eval)"
+    elif eval_dataset is None:
+        result.no_eval_reason = no_eval_reason
+    if evaluate and rank == 0 and eval_dataset is not None:
+        from grail_rl.training.final_eval import evaluate_after_training
+
+        result.eval_reports = evaluate_after_training(
+            trainer, eval_dataset, output_dir, recipe, model=whole_model_for_eval(trainer, recipe, final_dir)
+        )
+        trainer._grail_card = (loaded.resolved(), {**metrics, **_card_metrics(result.eval_reports)})
+    if rank == 0:
+        update_run(output_dir, status="completed")
+    if recipe.hub.push_to_hub:
+        trainer.push_to_hub(commit_message=f"grail-rl: end of training (step {trainer.state.global_step})")
+    return result
+
+
+def _record_end(output_dir: Path, loaded: Any, exc: BaseException, trainer: Any) -> None:
+    """Record in run.json why the run stopped, and say how to go on (in the error itself when it is ours)."""
+    from grail_rl.training.callbacks import FILE_ONLY
+    from grail_rl.training.checkpoints import complete_checkpoints
+
+    step = getattr(getattr(trainer, "state", None), "global_step", None)
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    if interrupted:
+        error = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted (Ctrl-C)"
+    else:
+        error = describe_exception(exc).splitlines()[0][:500]
+    found = complete_checkpoints(output_dir)
+    began = trainer is not None and bool((read_run(output_dir) or {}).get("training_started"))
+    if found:
+        hint = f"resume from {found[-1].name} with: grail-rl train {loaded.path} --resume"
+    elif not began:
+        hint = f"training had not begun; fix the problem and run grail-rl train {loaded.path} again (the folder is reused)"
+    else:
+        hint = f"no checkpoint was saved; start again with: grail-rl train {loaded.path} --set output.overwrite=true"
+    fields: dict[str, Any] = {"status": "interrupted" if interrupted else "failed", "error": error, "next": hint}
+    if step is not None:
+        fields["global_step"] = step
     try:
-        pusher = (
-            HubPusher(recipe.hub.hub_model_id, private=recipe.hub.hub_private_repo)
-            if (recipe.hub.revision_per_save and recipe.hub.hub_model_id)
-            else None
-        )
-        trainer = build_trainer(
-            model=model,
-            tokenizer=tokenizer,
-            config=config,
-            reward_funcs=reward_funcs,
-            train_dataset=train_dataset,
-            eval_dataset=in_training_eval,
-            peft_config=peft_config,
-            callbacks=[RunLogCallback(output_dir, console=console), *(callbacks or [])],
-            save_completions=recipe.logging.save_completions,
-            hub_pusher=pusher,
-        )
-        trainer._grail_card = (loaded.resolved(), {})
-        from transformers.trainer_callback import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)  # RunLogCallback prints the compact line instead
-        started = time.perf_counter()
-        if rank == 0:
-            update_run(output_dir, status="running")
-        out = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-        final_dir = save_final(trainer, output_dir)
-        # The ranks-agree check needs whole parameters on every rank: DDP and ZeRO-1/2, not FSDP or ZeRO-3.
-        digests = (
-            None
-            if shards_parameters(trainer)
-            else trainer.accelerator.gather_for_metrics(
-                [weights_digest(trainer.model)], use_gather_object=True
-            )
-        )
-        metrics = {**out.metrics, "train_wall_seconds": time.perf_counter() - started}
-        result = RunResult(
-            output_dir, trainer.state.global_step, metrics, final_dir, weights_sha256=digests and digests[0]
-        )
-        if rank == 0:
-            if digests and len(set(digests)) > 1:
-                logger.error("ranks ended with different weights: %s", digests)
-            update_run(
-                output_dir,
-                status="trained",
-                global_step=trainer.state.global_step,
-                train_metrics=metrics,
-                weights_sha256_per_rank=digests,
-            )
-        if not evaluate:
-            result.no_eval_reason = "evaluation was turned off (--no-eval)"
-        elif eval_dataset is None:
-            result.no_eval_reason = no_eval_reason
-        if evaluate and rank == 0 and eval_dataset is not None:
-            from grail_rl.training.final_eval import evaluate_after_training
-
-            result.eval_reports = evaluate_after_training(
-                trainer,
-                eval_dataset,
-                output_dir,
-                recipe,
-                model=whole_model_for_eval(trainer, recipe, final_dir),
-            )
-            trainer._grail_card = (loaded.resolved(), {**metrics, **_card_metrics(result.eval_reports)})
-        if rank == 0:
-            update_run(output_dir, status="completed")
-        if recipe.hub.push_to_hub:
-            trainer.push_to_hub(
-                commit_message=f"grail-rl: end of training (step {trainer.state.global_step})"
-            )
-        return result
-    finally:
-        if handler is not None:
-            detach_log_file(handler)
+        update_run(output_dir, **fields, ended_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    except OSError as write_error:  # a full disk: the error being raised matters more
+        logger.error("could not record the end of the run in run.json: %s", write_error)
+    if interrupted:
+        logger.warning("%s at step %s; %s", error, step if step is not None else "?", hint)
+    elif not began:  # a bad model path, no rows left ...: the error line says it all, train.log keeps the rest
+        logger.error("the run failed before training: %s (%s)", error, hint, exc_info=exc, extra=FILE_ONLY)
+    else:
+        logger.error("training failed at step %s: %s", step if step is not None else "?", error, exc_info=exc,
+                     extra=FILE_ONLY)  # fmt: skip
+        if isinstance(exc, GrailError) and exc.args:
+            exc.args = (f"{exc.args[0]}\n{hint}", *exc.args[1:])
+        else:
+            logger.warning(hint)
 
 
 def _card_metrics(reports: list[Any]) -> dict[str, Any]:

@@ -1,11 +1,12 @@
-"""The run's output folder: who may write into it, and the metadata written beside every run.
+"""The metadata written beside every run, and how grail-rl recognises a folder as one of its runs.
 
-A folder that already holds a run is refused unless the run is resumed or ``output.overwrite`` is set; a
-folder holding anything else is never emptied. ``evaluations/`` (written by ``grail-rl evaluate`` for the
-base model or a checkpoint) does not make a folder foreign, so the base model can be measured before
-training; an overwrite removes only the replaced run's checkpoint evaluations from it. ``run.json`` records the resolved recipe, the plugins with
-their versions, package versions, the git commit and every session (first start and each resume).
-Nothing secret goes in: tokens come only from the environment and are never read here.
+``run.json`` records the resolved recipe, the plugins with their versions, package versions, the git
+commit and every session (first start and each resume), and the run's status as it goes: ``starting``,
+``running`` (with ``training_started``), ``trained``, ``completed``, or ``failed`` / ``interrupted`` with
+the error and how to resume. It carries ``"format": "grail-rl run"``: that, not a file or folder name, is
+what makes a folder a grail-rl run (:func:`read_run`). Who may use the folder is decided in
+:mod:`grail_rl.training.output_claim`. Nothing secret goes in: tokens come only from the environment and
+are never read here.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import time
@@ -21,9 +21,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from grail_rl.errors import GrailError
+from grail_rl.files import write_json_atomically
 
 RUN_FILE = "run.json"
+RUN_FORMAT = "grail-rl run"
 EVALUATIONS_DIR = "evaluations"
 RECIPE_FILE = "recipe.resolved.json"
 PACKAGES = (
@@ -39,53 +40,26 @@ PACKAGES = (
 )
 
 
-class OutputFolderError(GrailError):
-    """The output folder cannot be used for this run."""
+def read_run(folder: Path) -> dict[str, Any] | None:
+    """The run record of ``folder`` when grail-rl wrote it, else None (no file, another tool's run.json).
 
-
-def holds_run(path: Path) -> bool:
-    return (path / RUN_FILE).is_file() or any(path.glob("checkpoint-*"))
-
-
-def prepare_output_dir(path: Path, *, resume: bool, overwrite: bool) -> None:
-    """Create ``path`` or check that this run may use it (see the module docstring)."""
-    if path.exists() and not path.is_dir():
-        raise OutputFolderError(f"output.dir: {path} is a file, not a folder")
-    if not path.exists() or not [child for child in path.iterdir() if child.name != EVALUATIONS_DIR]:
-        if resume:
-            raise OutputFolderError(f"--resume: {path} holds no run to resume")
-        _mkdir(path)
-        return
-    if resume:
-        if not holds_run(path):
-            raise OutputFolderError(f"--resume: {path} does not hold a grail-rl run")
-        return
-    if not holds_run(path):
-        raise OutputFolderError(
-            f"output.dir: {path} is not empty and holds no grail-rl run; choose an empty or new folder"
-        )
-    if not overwrite:
-        raise OutputFolderError(
-            f"output.dir: {path} already holds a run; pass --resume to continue it, or "
-            "--set output.overwrite=true to replace it"
-        )
-    for child in path.iterdir():
-        if child.name != EVALUATIONS_DIR:
-            _remove(child)
-    # Evaluations of the base model or other folders stay valid; those of the replaced checkpoints do not.
-    for child in (path / EVALUATIONS_DIR).glob("checkpoint-*"):
-        _remove(child)
-
-
-def _remove(child: Path) -> None:
-    shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
-
-
-def _mkdir(path: Path) -> None:
+    Runs recorded before the format key existed are recognised by their own shape: a list of sessions
+    beside the resolved recipe.
+    """
+    path = folder / RUN_FILE
     try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputFolderError(f"output.dir: cannot create {path}: {exc.strerror}") from None
+        if not path.is_file() or path.stat().st_size > 64 * 1024 * 1024:
+            return None
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    if record.get("format") == RUN_FORMAT:
+        return record
+    if isinstance(record.get("sessions"), list) and isinstance(record.get("recipe"), dict):
+        return record
+    return None
 
 
 def package_versions() -> dict[str, str | None]:
@@ -121,16 +95,11 @@ def plugin_list(plugins: Any) -> list[dict[str, Any]]:
     return [p.as_dict() for p in plugins.loaded]
 
 
-def write_json_atomically(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def record_session(
-    loaded: Any, output_dir: Path, *, resumed_from: Path | None, decided: dict[str, Any]
+    loaded: Any, output_dir: Path, *, resumed_from: Path | None, changes: list[str] | None = None
 ) -> dict:
-    """Write ``recipe.resolved.json`` and add this session to ``run.json``; return the session entry."""
+    """Write ``recipe.resolved.json`` and add this session to ``run.json`` (status ``starting``); return the
+    session entry. ``changes``: the recipe changes a resume accepted (recorded in the session)."""
     import grail_rl
 
     resolved = loaded.resolved()
@@ -149,22 +118,25 @@ def record_session(
         },
         "plugins": plugin_list(loaded.plugins),
         "plugin_failures": [f.message() for f in loaded.plugins.failures],
-        "grail_rl_decided": decided,
     }
-    run_path = output_dir / RUN_FILE
+    if changes:
+        session["accepted_recipe_changes"] = list(changes)
     run: dict[str, Any] = {"sessions": []}
-    if run_path.is_file() and resumed_from is not None:
-        run = json.loads(run_path.read_text(encoding="utf-8"))
-    run["recipe"] = resolved
-    run["sessions"].append(session)
+    if resumed_from is not None:
+        run = read_run(output_dir) or run
+    run.update(format=RUN_FORMAT, status="starting", recipe=resolved)
+    run.pop("error", None)
+    run.setdefault("sessions", []).append(session)
     write_json_atomically(output_dir / RECIPE_FILE, resolved)
-    write_json_atomically(run_path, run)
+    write_json_atomically(output_dir / RUN_FILE, run)
     return session
 
 
-def update_run(output_dir: Path, **fields: Any) -> None:
-    """Add or replace top-level fields of ``run.json`` (e.g. the final status and metrics)."""
-    run_path = output_dir / RUN_FILE
-    run = json.loads(run_path.read_text(encoding="utf-8")) if run_path.is_file() else {"sessions": []}
+def update_run(output_dir: Path, *, session: dict[str, Any] | None = None, **fields: Any) -> None:
+    """Add or replace top-level fields of ``run.json`` (e.g. the final status and metrics); ``session``
+    fields go into the current (last) session."""
+    run = read_run(output_dir) or {"format": RUN_FORMAT, "sessions": []}
     run.update(fields)
-    write_json_atomically(run_path, run)
+    if session and run.get("sessions"):
+        run["sessions"][-1].update(session)
+    write_json_atomically(output_dir / RUN_FILE, run)

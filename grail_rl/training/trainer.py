@@ -1,13 +1,18 @@
 """``GrailGRPOTrainer``: TRL's GRPOTrainer with atomic checkpoints, saved completion samples and hub hooks.
 
-The subclass changes four things and nothing in the GRPO update itself:
+The subclass changes these things and nothing in the GRPO update itself:
 
-- ``_save_checkpoint`` publishes checkpoints atomically (:mod:`grail_rl.training.checkpoints`);
+- ``_save_checkpoint`` publishes checkpoints atomically, with a marker recording their files' digests and
+  the recipe and plugins they were trained with (:mod:`grail_rl.training.checkpoints`);
 - ``log`` also writes the latest sampled completions of a training step to ``completions/step-N.jsonl``
   (:mod:`grail_rl.training.samples`);
-- ``create_model_card`` adds the resolved recipe and the run's metrics to TRL's card;
-- ``_push_from_checkpoint`` is held back while a checkpoint is still staged, then runs on the published
-  folder, followed by the per-save revision push when the recipe asks for one.
+- ``create_model_card`` writes grail-rl's card (base model, recipe, metrics) instead of TRL's template,
+  which names a local base model "None";
+- ``push_to_hub`` and ``_push_from_checkpoint`` upload the output folder without the files that hold
+  participants' data (:data:`grail_rl.training.hub.DATA_FILES`) unless ``hub.push_data_files`` says so, and
+  never grail-rl's lock or set-aside folders; the checkpoint push is held back while a checkpoint is still
+  staged, then runs on the published folder, followed by the per-save revision push when asked for;
+- ``_load_from_checkpoint`` re-ties tied embeddings instead of warning that ``lm_head.weight`` is missing.
 
 The class is created on first use so importing this module does not import TRL (~4 s).
 """
@@ -19,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from grail_rl.training.checkpoints import save_atomically
-from grail_rl.training.hub import add_card_section
+from grail_rl.training.hub import hidden_from_hub, uploads_ignoring, write_model_card
 from grail_rl.training.samples import write_samples
 
 
@@ -30,12 +35,24 @@ def trainer_class() -> type:
     class GrailGRPOTrainer(GRPOTrainer):
         """GRPOTrainer with atomic checkpoints, completion samples and per-save hub revisions."""
 
-        def __init__(self, *args: Any, save_completions: bool = True, hub_pusher: Any = None, **kwargs: Any):
+        def __init__(
+            self,
+            *args: Any,
+            save_completions: bool = True,
+            hub_pusher: Any = None,
+            checkpoint_info: dict[str, Any] | None = None,
+            card: tuple[dict, dict] | None = None,
+            push_data_files: bool = False,
+            **kwargs: Any,
+        ):
             self._grail_defer_push = False
             self._grail_save_completions = save_completions
             self._grail_hub_pusher = hub_pusher
-            # (resolved recipe, metrics) appended to the model card; run.py fills in metrics at the end.
-            self._grail_card: tuple[dict, dict] | None = None
+            # Written into every checkpoint's marker: what --resume compares the current recipe with.
+            self._grail_checkpoint_info = dict(checkpoint_info or {})
+            # (resolved recipe, metrics) of the model card; run.py fills in metrics at the end.
+            self._grail_card: tuple[dict, dict] | None = card
+            self._grail_hub_hidden = hidden_from_hub(push_data_files)
             super().__init__(*args, **kwargs)
 
         def _save_checkpoint(self, model: Any, trial: Any) -> None:
@@ -48,13 +65,32 @@ def trainer_class() -> type:
         def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
             if self._grail_defer_push:  # still staged: pushed once published (see _save_checkpoint)
                 return
-            super()._push_from_checkpoint(checkpoint_folder)
+            with uploads_ignoring(self._grail_hub_hidden):
+                super()._push_from_checkpoint(checkpoint_folder)
+
+        def push_to_hub(self, *args: Any, **kwargs: Any) -> Any:
+            with uploads_ignoring(self._grail_hub_hidden):
+                return super().push_to_hub(*args, **kwargs)
 
         def create_model_card(self, *args: Any, **kwargs: Any) -> None:
-            super().create_model_card(*args, **kwargs)
-            if self._grail_card is not None and self.is_world_process_zero():
-                recipe, metrics = self._grail_card
-                add_card_section(Path(self.args.output_dir) / "README.md", recipe, metrics)
+            if not self.is_world_process_zero():
+                return
+            recipe, metrics = self._grail_card or ({}, {})
+            write_model_card(
+                Path(self.args.output_dir) / "README.md", recipe, metrics, hub_model_id=self.args.hub_model_id
+            )
+
+        def _issue_warnings_after_load(self, load_result: Any) -> None:
+            # Tied weights (lm_head = the input embeddings) are saved once; loading a checkpoint then lists
+            # lm_head.weight as missing although nothing is. Re-tie and stay quiet about exactly that case.
+            tied = set(getattr(self.model, "_tied_weights_keys", None) or [])
+            model = self.accelerator.unwrap_model(self.model)
+            if getattr(model.config, "tie_word_embeddings", False) and load_result.missing_keys:
+                missing = set(load_result.missing_keys)
+                if missing <= (tied | {"lm_head.weight"}):
+                    model.tie_weights()
+                    load_result = type(load_result)([], list(load_result.unexpected_keys))
+            super()._issue_warnings_after_load(load_result)
 
         def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
             training = self.model.training
@@ -82,10 +118,16 @@ def build_trainer(
     callbacks: list[Any] | None = None,
     save_completions: bool = True,
     hub_pusher: Any = None,
+    checkpoint_info: dict[str, Any] | None = None,
+    card: tuple[dict, dict] | None = None,
+    push_data_files: bool = False,
 ) -> Any:
     """A ready :class:`GrailGRPOTrainer` for an already loaded model and tokenizer."""
     cls = trainer_class()
     return cls(
+        checkpoint_info=checkpoint_info,
+        card=card,
+        push_data_files=push_data_files,
         model=model,
         reward_funcs=reward_funcs,
         args=config,

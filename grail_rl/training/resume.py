@@ -1,0 +1,148 @@
+"""What ``--resume`` may do: continue the run it was trained as, or nothing.
+
+- A run that is already complete (``run.json`` says ``completed``, or its newest checkpoint reached the
+  recipe's last step and ``final/`` is saved) is left exactly as it is: :class:`RunComplete` says so and the
+  command exits 0.
+- The checkpoint's resolved recipe and installed plugin versions (recorded in its marker; in ``run.json``
+  for older checkpoints) are compared with the current ones. Any difference (a new learning rate, another
+  reward set, a new plugin version) is refused with a readable diff, unless ``--accept-recipe-changes``
+  says to go on; the accepted changes are then recorded in ``run.json``'s session. Extending a finished run
+  (a larger ``trainer.max_steps``) is such an accepted change.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grail_rl.errors import GrailError
+from grail_rl.training.checkpoints import read_marker, resolve_resume
+from grail_rl.training.run_folder import read_run
+
+# Fields that say how to treat the folder, not how to train: a change to them is not a change of the run.
+NOT_PART_OF_THE_RUN = frozenset({"output.overwrite"})
+
+
+class RunComplete(GrailError):
+    """``--resume`` on a finished run: nothing to do, and that is not a failure."""
+
+    exit_code = 0
+
+
+@dataclass
+class ResumePlan:
+    checkpoint: Path | None
+    accepted: list[str] = field(default_factory=list)
+
+
+def plugin_versions(plugins: Any) -> dict[str, str | None]:
+    """Installed plugin name -> its distribution's version, as recorded beside runs and checkpoints."""
+    return {p.name: p.version for p in plugins.loaded}
+
+
+def checkpoint_identity(loaded: Any) -> dict[str, Any]:
+    """What a checkpoint records about how it was trained (written into its marker)."""
+    return {"recipe": loaded.resolved(), "plugins": plugin_versions(loaded.plugins)}
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted paths to leaf values: ``{"trainer.learning_rate": 1e-6, "rewards[0].name": "accuracy"}``."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out or {prefix: {}}
+    if isinstance(value, list) and any(isinstance(item, dict) for item in value):
+        out = {f"{prefix}[]": len(value)}
+        for i, item in enumerate(value):
+            out.update(flatten(item, f"{prefix}[{i}]"))
+        return out
+    return {prefix: value}
+
+
+def _show(value: Any) -> str:
+    return "(not set)" if value is _MISSING else json.dumps(value, default=str)
+
+
+_MISSING = object()
+
+
+def recipe_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """``field: old -> new`` for every field that differs (list lengths as ``rewards[]: 2 -> 1``)."""
+    old, new = flatten(before), flatten(after)
+    lines = []
+    for key in sorted(set(old) | set(new)):
+        if key in NOT_PART_OF_THE_RUN:
+            continue
+        a, b = old.get(key, _MISSING), new.get(key, _MISSING)
+        if a != b:
+            lines.append(f"{key}: {_show(a)} -> {_show(b)}")
+    return lines
+
+
+def plugin_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    lines = []
+    for name in sorted(set(before) | set(after)):
+        a = before.get(name, "(not installed)")
+        b = after.get(name, "(not installed)")
+        if a != b:
+            lines.append(f"plugin {name}: {a} -> {b}")
+    return lines
+
+
+def recorded_identity(checkpoint: Path | None, run: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """(recipe, plugins) the checkpoint was trained with; from run.json for checkpoints without them."""
+    marker = read_marker(checkpoint) if checkpoint is not None else {}
+    if isinstance(marker.get("recipe"), dict):
+        return marker["recipe"], dict(marker.get("plugins") or {})
+    sessions = run.get("sessions") or [{}]
+    plugins = {p.get("name"): p.get("version") for p in sessions[-1].get("plugins") or [] if isinstance(p, dict)}
+    return run.get("recipe"), plugins
+
+
+def _state(checkpoint: Path) -> dict[str, Any]:
+    try:
+        return json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def refuse_if_complete(output_dir: Path, loaded: Any, *, accept_changes: bool) -> None:
+    """Raise :class:`RunComplete` for a run recorded as completed, before anything in it is touched."""
+    run = read_run(output_dir) or {}
+    if run.get("status") == "completed" and not accept_changes:
+        raise RunComplete(_complete_message(output_dir, loaded, run.get("global_step")))
+
+
+def plan_resume(output_dir: Path, resume: str | bool, loaded: Any, *, accept_changes: bool) -> ResumePlan:
+    """The checkpoint to continue from, after the checks of the module docstring."""
+    refuse_if_complete(output_dir, loaded, accept_changes=accept_changes)
+    run = read_run(output_dir) or {}
+    checkpoint = resolve_resume(output_dir, resume)
+    recipe, plugins = recorded_identity(checkpoint, run)
+    changes = recipe_changes(recipe, loaded.resolved()) if recipe is not None else []
+    changes += plugin_changes(plugins, plugin_versions(loaded.plugins)) if plugins else []
+    if changes and not accept_changes:
+        shown = "\n".join(f"  {line}" for line in changes[:40])
+        more = f"\n  ... and {len(changes) - 40} more" if len(changes) > 40 else ""
+        raise GrailError(
+            f"--resume: the recipe or plugins differ from those {checkpoint.name if checkpoint else 'the run'} "
+            f"was trained with:\n{shown}{more}\nresume with the same recipe, or pass --accept-recipe-changes to "
+            "continue with the new values (they are recorded in run.json)"
+        )
+    state = _state(checkpoint) if checkpoint is not None else {}
+    target = loaded.recipe.trainer.max_steps if loaded.recipe.trainer.max_steps > 0 else state.get("max_steps")
+    step = state.get("global_step")
+    if isinstance(step, int) and isinstance(target, int) and step >= target and (output_dir / "final").exists():
+        raise RunComplete(_complete_message(output_dir, loaded, step))
+    return ResumePlan(checkpoint, changes)
+
+
+def _complete_message(output_dir: Path, loaded: Any, step: Any) -> str:
+    return (
+        f"{output_dir} holds a complete run (step {step if step is not None else '?'}); --resume changed nothing. "
+        f"Evaluate it with: grail-rl evaluate {loaded.path}; train it further with a larger trainer.max_steps "
+        "and --accept-recipe-changes; or start again with output.overwrite: true"
+    )

@@ -67,6 +67,21 @@ def test_list_rewards_table_names_every_reward(run_cli):
         assert name in result.stdout
 
 
+@pytest.mark.parametrize("columns", ["80", "60"])
+def test_list_rewards_table_keeps_every_column_on_a_narrow_terminal(run_cli, columns):
+    result = run_cli("list-rewards", env={"COLUMNS": columns})
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= int(columns)
+    # Cells fold onto several lines: join each column's text over the first reward's lines.
+    body = [line.strip("│").split("│") for line in lines if line.startswith("│")]
+    first = [row for row in body[: next(i for i, r in enumerate(body[1:], 1) if r[0].strip())]]
+    cells = ["".join(part.strip() for part in column) for column in zip(*first, strict=True)]
+    assert cells[0] == "accuracy"
+    assert cells[1].replace(" ", "") == "builtin_rewards(grail-rl0.1.0)"
+    assert cells[2].startswith("Next-click") and "opinion_share=0.5" in cells[3]
+
+
 def test_version(run_cli):
     from grail_rl import __version__
 

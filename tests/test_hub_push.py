@@ -110,11 +110,35 @@ def test_the_token_travels_only_in_the_authorization_header(pushed: Pushed):
     )
 
 
-def test_main_mirrors_the_output_folder_without_staging_copies(pushed: Pushed):
+def data_bearing(name: str) -> bool:
+    """What holds participants' data (prompts with survey answers, example rows): never pushed unasked."""
+    return name.startswith(("completions/", "drop_report_", "reward_faults/")) or name == "train.log" or (
+        name.endswith(".predictions.jsonl")
+    )
+
+
+def test_main_mirrors_the_output_folder_without_staging_copies_or_participants_data(pushed: Pushed):
     hub, out = pushed.hub, pushed.out
     local = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
-    pushable = {name for name in local if not name.startswith(("checkpoint-", "_"))}
+    assert any(name.startswith("completions/") for name in local) and "drop_report_train.json" in local
+    pushable = {name for name in local if not name.startswith(("checkpoint-", "_", ".grail-")) and not data_bearing(name)}
     for commit in hub.history(REPO, "main"):
-        assert not [name for name in commit.files if name.startswith(".staging/")], commit.message
+        assert not [name for name in commit.files if name.startswith((".staging/", ".grail-"))], commit.message
+        assert not [name for name in commit.files if data_bearing(name)], commit.message
     main = hub.files(REPO, "main")
     assert set(main) - {".gitattributes"} == pushable
+    assert "base_model" not in main["README.md"].decode() and "[None]" not in main["README.md"].decode()
+
+
+def test_push_data_files_pushes_them_when_the_recipe_asks(tmp_path, tiny_model):  # noqa: F811
+    path = write_recipe(
+        tmp_path, tiny_model, trainer={"max_steps": 2}, output={"save_steps": 2},
+        hub={"push_to_hub": True, "hub_model_id": REPO, "push_data_files": True},
+    )  # fmt: skip
+    with LocalHub(token=TOKEN) as hub:
+        proc = run_cli("train", str(path), "--no-eval", cwd=tmp_path, HF_TOKEN=TOKEN, **hub.env(tmp_path / "hf-home"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    main = hub.files(REPO, "main")
+    assert "train.log" in main and "drop_report_train.json" in main
+    assert any(name.startswith("completions/") for name in main)
+    assert not [name for name in main if name.startswith(".grail-")]

@@ -1,4 +1,5 @@
-"""preview counts tokens with the recipe's tokenizer when the model folder is local, and flags long prompts."""
+"""preview counts tokens with the recipe's tokenizer, exactly as train counts them, and drops or truncates
+long prompts as training does."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def test_preview_counts_tokens_with_a_local_tokenizer(synth_dir, write_recipe, r
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(model))
-    path = write_recipe(RECIPE.replace("./model", str(model)) + "prompt: {max_prompt_tokens: 400}\n")
+    path = write_recipe(RECIPE.replace("./model", str(model)) + "prompt: {max_prompt_tokens: 1250}\n")
     result = run_cli("preview", str(path), "--n", "2", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -25,6 +26,6 @@ def test_preview_counts_tokens_with_a_local_tokenizer(synth_dir, write_recipe, r
     for shown in data["prompts"]:
         text = tokenizer.apply_chat_template(shown["messages"], tokenize=False, add_generation_prompt=True)
         assert shown["length"] == len(tokenizer(text, add_special_tokens=False)["input_ids"])
-        assert shown["over_limit"] == (shown["length"] > 400)
+        assert shown["length"] <= 1250 and shown["over_limit"] is False  # over-long ones are dropped, not shown
     characters = sum(len(m["content"]) for m in data["prompts"][0]["messages"])
     assert 0 < data["prompts"][0]["length"] < characters  # tokens, not characters

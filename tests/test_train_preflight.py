@@ -109,3 +109,11 @@ def test_installed_packages_and_none_pass(tmp_path):
     assert preflight.missing_trackers(["none", "tensorboard", "trackio"]) == []
     path = write_recipe(tmp_path, tmp_path / "no-model", logging={"report_to": ["tensorboard"]})
     preflight.check_optional_packages(load_recipe(path).recipe)
+
+
+def test_an_unknown_generation_setting_is_refused_before_loading(tmp_path):
+    path = write_recipe(tmp_path, tmp_path / "no-model-needed", trainer={"generation_kwargs": {"no_repeat_ngram_sise": 3}})
+    with pytest.raises(GrailError, match="no_repeat_ngram_sise is not a generation setting .* Did you mean 'no_repeat_ngram_size'"):
+        preflight.check_generation_kwargs(load_recipe(path).recipe)
+    ok = write_recipe(tmp_path, tmp_path / "no-model-needed", trainer={"generation_kwargs": {"no_repeat_ngram_size": 3}})
+    preflight.check_generation_kwargs(load_recipe(ok).recipe)

@@ -51,14 +51,16 @@ def _list(kind: str, as_json: bool) -> None:
         click.echo(json.dumps([spec_as_dict(spec) for spec in registry], indent=2))
         warn_failures(plugins, err)
         return
+    # Every column wraps (folding long words) rather than vanishing on a narrow terminal; the name keeps
+    # its line because it is what a recipe uses.
     table = Table(title=f"Installed {registry.label} plugins", title_justify="left")
-    for column in ("name", "plugin", "distribution"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("description", ratio=1, min_width=20)
-    table.add_column("options (default)", no_wrap=True)
+    table.add_column("name", no_wrap=True)
+    table.add_column("plugin (distribution)", overflow="fold", ratio=2, min_width=8)
+    table.add_column("description", overflow="fold", ratio=3, min_width=10)
+    table.add_column("options (default)", overflow="fold", ratio=3, min_width=10)
     for spec in registry:
         dist = f"{spec.source.distribution or '-'} {spec.source.version or ''}".strip()
-        table.add_row(spec.name, spec.source.plugin, dist, spec.description, _options_text(spec))
+        table.add_row(spec.name, f"{spec.source.plugin} ({dist})", spec.description, _options_text(spec))
     out = Console()
     if len(registry):
         out.print(table)

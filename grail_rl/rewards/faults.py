@@ -7,7 +7,6 @@ the offending completions are written as JSON for the user to inspect; or, when 
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import re
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from grail_rl.errors import GrailError
+from grail_rl.files import write_json_atomically
 
 # TRL's own keyword arguments: not dataset columns, never saved with a fault.
 CONTEXT_KEYS = frozenset({"trainer_state", "log_extra", "log_metric", "environments"})
@@ -94,7 +94,7 @@ def save_fault(
     while path.exists():  # one file per fault, even when a step faults twice
         counter += 1
         path = directory / f"{stem}-{counter}.json"
-    path.write_text(json.dumps(payload, indent=2, default=repr) + "\n", encoding="utf-8")
+    write_json_atomically(path, payload, default=repr)
     return path
 
 

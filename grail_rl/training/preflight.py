@@ -55,6 +55,26 @@ def check_trackers(report_to: Iterable[str]) -> None:
         )
 
 
+def check_generation_kwargs(recipe: Any) -> None:
+    """``trainer.generation_kwargs`` keys transformers' GenerationConfig knows; it would keep an unknown one
+    (a typo like ``temprature``) as a plain attribute and ignore it. vLLM checks its own SamplingParams."""
+    given = recipe.trainer.generation_kwargs or {}
+    if not given or recipe.trainer.use_vllm:
+        return
+    from transformers import GenerationConfig
+
+    known = set(GenerationConfig().to_dict())
+    unknown = sorted(key for key in given if key not in known)
+    if unknown:
+        from grail_rl.plugins.registry import suggest
+
+        hints = "".join(suggest(key, sorted(known)) for key in unknown)
+        raise GrailError(
+            f"trainer.generation_kwargs: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not a "
+            f"generation setting transformers knows, so it would be ignored.{hints} Remove it or fix the name"
+        )
+
+
 def check_optional_packages(recipe: Any) -> None:
     """Every optional package the recipe relies on is installed, or a one-line :class:`GrailError`."""
     check_trackers(recipe.logging.report_to)

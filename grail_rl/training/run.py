@@ -31,7 +31,7 @@ from grail_rl.errors import GrailError, describe_exception
 from grail_rl.training.checkpoints import STAGING, clear_staging
 from grail_rl.training.config import GRAIL_DECIDED, build_grpo_config
 from grail_rl.training.output_claim import OutputClaim, claim_output_dir
-from grail_rl.training.preflight import check_optional_packages
+from grail_rl.training.preflight import check_generation_kwargs, check_optional_packages
 from grail_rl.training.resume import ResumePlan, checkpoint_identity, plan_resume, refuse_if_complete
 from grail_rl.training.run_folder import read_run, record_session, update_run
 
@@ -113,11 +113,14 @@ def _say_drops(report: Any, output_dir: Path) -> None:
     """The drop report's counts per reason, on the console and in train.log (rank 0 logs them)."""
     if world()[0] != 0:
         return
-    lines = report.lines()
+    head = report.lines()[0]
     if report.dropped or report.truncated:
-        lines[0] += f" (details in {output_dir}/drop_report_{report.split}.json)"
-    for line in lines:
-        logger.info("data %s", line.strip() if line.startswith(" ") else line)
+        head += f" (details in {output_dir}/drop_report_{report.split}.json)"
+    logger.info("data %s", head)
+    for reason, info in report.as_dict()["reasons"].items():
+        example = info["example"]
+        where = f" (e.g. {example['source']} row {example['row']}: {example['detail']})" if example else ""
+        logger.info("data %s:   %d dropped as %s%s", report.split, info["count"], reason, where)
 
 
 def weights_digest(model: Any) -> str:
@@ -272,6 +275,7 @@ def run_training(
     recipe = loaded.recipe
     check_world_size(recipe)
     check_optional_packages(recipe)
+    check_generation_kwargs(recipe)
     rank, _ = world()
     output_dir = Path(recipe.output.dir)
     resuming = resume not in (None, False)

@@ -243,3 +243,23 @@ def test_two_train_processes_on_one_folder_one_is_refused(tmp_path, tiny_model):
     assert f"pid {first.pid}" in second.stderr
     run = json.loads((tmp_path / "out" / "run.json").read_text())
     assert len(run["sessions"]) == 1 and run["status"] == "interrupted"  # the second process wrote nothing
+
+
+def test_resume_after_the_last_checkpoint_but_before_final_trains_no_extra_step(finished, tmp_path):
+    from safetensors.torch import load_file
+
+    recipe = copy_run(finished, tmp_path)
+    out = recipe.parent / "out"
+    shutil.rmtree(out / "final")  # killed between the last checkpoint and the final save
+    run = json.loads((out / "run.json").read_text())
+    (out / "run.json").write_text(json.dumps({**run, "status": "running", "recipe": load_recipe(recipe).resolved()}))
+    marker = json.loads((out / "checkpoint-4" / MARKER).read_text())
+    marker["recipe"] = load_recipe(recipe).resolved()  # the copy lives at another path; same recipe otherwise
+    (out / "checkpoint-4" / MARKER).write_text(json.dumps(marker))
+    proc = run_cli("train", str(recipe), "--resume", "--no-eval", "--quiet", cwd=recipe.parent)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "checkpoint-4 is the run's last step (4): nothing left to train" in proc.stderr
+    assert sorted(p.name for p in complete_checkpoints(out)) == ["checkpoint-2", "checkpoint-4"]  # no step 5
+    final, last = load_file(out / "final" / "model.safetensors"), load_file(out / "checkpoint-4" / "model.safetensors")
+    assert final.keys() == last.keys() and all((final[k] == last[k]).all() for k in final)
+    assert json.loads((out / "run.json").read_text())["global_step"] == 4

@@ -15,6 +15,7 @@ way to resume.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -398,7 +399,10 @@ def _train(
         decided = {key: getattr(config, key, None) for key in GRAIL_DECIDED} | {"why": GRAIL_DECIDED}
         update_run(output_dir, status="running", training_started=True, session={"grail_rl_decided": decided})
     started = time.perf_counter()
-    out = trainer.train(resume_from_checkpoint=checkpoint)
+    if checkpoint is not None and reached_last_step(Path(checkpoint), recipe):
+        metrics_out = finish_from_last_checkpoint(trainer, Path(checkpoint))
+    else:
+        metrics_out = trainer.train(resume_from_checkpoint=checkpoint).metrics
     final_dir = save_final(trainer, output_dir)
     # The ranks-agree check needs whole parameters on every rank: DDP and ZeRO-1/2, not FSDP or ZeRO-3.
     digests = (
@@ -406,7 +410,7 @@ def _train(
         if shards_parameters(trainer)
         else trainer.accelerator.gather_for_metrics([weights_digest(trainer.model)], use_gather_object=True)
     )
-    metrics = {**out.metrics, "train_wall_seconds": time.perf_counter() - started}
+    metrics = {**metrics_out, "train_wall_seconds": time.perf_counter() - started}
     result = RunResult(output_dir, trainer.state.global_step, metrics, final_dir, weights_sha256=digests and digests[0])
     if rank == 0:
         if digests and len(set(digests)) > 1:
@@ -434,6 +438,35 @@ def _train(
     if recipe.hub.push_to_hub:
         trainer.push_to_hub(commit_message=f"grail-rl: end of training (step {trainer.state.global_step})")
     return result
+
+
+def reached_last_step(checkpoint: Path, recipe: Any) -> bool:
+    """The checkpoint is at (or past) the run's last step: there is nothing left to train."""
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    target = recipe.trainer.max_steps if recipe.trainer.max_steps > 0 else state.get("max_steps")
+    step = state.get("global_step")
+    return isinstance(step, int) and isinstance(target, int) and target > 0 and step >= target
+
+
+def finish_from_last_checkpoint(trainer: Any, checkpoint: Path) -> dict[str, Any]:
+    """Take the weights and state of a checkpoint saved at the last step, without training.
+
+    Resuming the Trainer from such a checkpoint trains one step past the end (and would then replace
+    ``final/`` with that extra step's weights); a run killed after its last checkpoint but before ``final/``
+    only needs the checkpoint's weights saved and evaluated.
+    """
+    from transformers.trainer_callback import TrainerState
+
+    trainer._load_from_checkpoint(str(checkpoint))
+    trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+    logger.warning(
+        "%s is the run's last step (%d): nothing left to train; saving final/ from it", checkpoint.name,
+        trainer.state.global_step,
+    )
+    return {"finished_from": checkpoint.name}
 
 
 def _record_end(output_dir: Path, loaded: Any, exc: BaseException, trainer: Any) -> None:

@@ -183,3 +183,19 @@ def test_no_rows_left_fails_one_line_records_it_and_the_folder_is_reused(tmp_pat
     again = run_cli("train", str(good), "--no-eval", "--quiet", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]
     assert json.loads((tmp_path / "out" / "run.json").read_text())["status"] == "completed"
+
+
+def test_a_restore_killed_half_way_never_deletes_what_it_already_moved_back(tmp_path):
+    out = tmp_path / "out"
+    before = fake_run(out)
+    claim = claim_output_dir(out, resume=False, overwrite=True)
+    claim.lock.release()  # the process dies here ...
+    (out / "train.log").write_text("new start")
+    # ... in the middle of putting the old run back: the new file is gone, the mark removed, two entries back
+    (out / "train.log").unlink()
+    (out / SET_ASIDE / SET_ASIDE_DONE).unlink()
+    for name in ("run.json", "checkpoint-4"):
+        os.replace(out / SET_ASIDE / name, out / name)
+    claim = claim_output_dir(out, resume=True, overwrite=False)
+    claim.release()
+    assert snapshot(out) == before

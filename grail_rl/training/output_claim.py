@@ -88,7 +88,14 @@ class OutputClaim:
         """The new run failed before it started: remove what it wrote and put the earlier run back."""
         if self.set_aside is None:
             return
-        restore_set_aside(self.path)
+        try:
+            restore_set_aside(self.path)
+        except OSError as exc:  # the error that made the run fail matters more; say where the old run is
+            logger.error(
+                "could not put %s back (%s); it is whole in %s, and the next train on the folder retries",
+                self.replaced, exc, self.set_aside,
+            )  # fmt: skip
+            return
         self.set_aside = None
         logger.warning("the new run did not start; %s is back in %s", self.replaced, self.path)
 
@@ -210,9 +217,10 @@ def restore_set_aside(path: Path) -> None:
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
         for entry in _checkpoint_evaluations(path):
             shutil.rmtree(entry, ignore_errors=True)
+        # Only now, with nothing new left at the top: from here a crash must move back, never delete, since
+        # what reaches the top is the old run's again.
+        (aside / SET_ASIDE_DONE).unlink()
     for entry in sorted(aside.iterdir()):
-        if entry.name == SET_ASIDE_DONE:
-            continue
         if entry.name == EVALUATIONS_DIR and entry.is_dir():
             (path / EVALUATIONS_DIR).mkdir(exist_ok=True)
             for evaluation in entry.iterdir():
@@ -220,5 +228,4 @@ def restore_set_aside(path: Path) -> None:
             entry.rmdir()
             continue
         os.replace(entry, path / entry.name)
-    (aside / SET_ASIDE_DONE).unlink(missing_ok=True)
     aside.rmdir()

@@ -150,7 +150,7 @@ def demo(
 
     model_dir = Path(loaded.recipe.model.name_or_path)
     if not model_dir.is_absolute():
-        model_dir = loaded.path.resolve().parent / model_dir
+        model_dir = Path(os.path.normpath(loaded.path.resolve().parent / model_dir))
     click.echo(f"tiny model (format-warmed): {ensure_format_warmed(model_dir, synthetic_train_rows(loaded))}")
     resolve_model_location(str(model_dir))
     result = run_training(loaded, console=not quiet)

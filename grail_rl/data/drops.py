@@ -76,6 +76,11 @@ class DropReport:
         """A human summary: one headline, then one line per reason with its example."""
         label = f"{self.split}: " if self.split else ""
         head = f"{label}read {self.read} rows, kept {self.kept}, dropped {self.dropped}"
+        valid = self.read - self.dropped
+        if self.kept < valid:  # subsampled: a source's max_rows, data.max_eval_samples, a mixture's share
+            head += f", {valid - self.kept} valid rows left out by sampling (max_rows, max_eval_samples or mixture)"
+        elif self.kept > valid:
+            head += f" (a weighted mixture repeats rows of a smaller source: {self.kept - valid} repeats)"
         if self.truncated:
             head += f", truncated {self.truncated} long prompts"
         out = [head]

@@ -84,12 +84,18 @@ def _share(value: Any) -> str:
 
 def starting_model_lines(report: Any) -> list[str]:
     """One line: the starting model on the same split with the same greedy decoding, before any GRPO step."""
-    overall = report.as_dict()["overall"]
+    data = report.as_dict()
+    overall = data["overall"]
     acc, fmt = overall["accuracy"], overall["format_rate"]
-    return [
+    line = (
         f"before GRPO, the starting model on '{report.name}' ({overall['n']} rows): accuracy {acc['value']:.3f} "
         f"[{acc['ci95'][0]:.3f}, {acc['ci95'][1]:.3f}], format rate {fmt['value']:.3f} (same greedy decoding)"
-    ]
+    )
+    degenerate = data["degenerate"]
+    if degenerate:
+        answer = "no parseable answer" if degenerate["answer"] is None else f"option {degenerate['answer']}"
+        line += f"; it too gave {answer} on {degenerate['share']:.0%} of the rows"
+    return [line]
 
 
 def summary_lines(result: Any) -> list[str]:

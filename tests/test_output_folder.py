@@ -199,3 +199,21 @@ def test_a_restore_killed_half_way_never_deletes_what_it_already_moved_back(tmp_
     claim = claim_output_dir(out, resume=True, overwrite=False)
     claim.release()
     assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("failed", [True, False])
+def test_a_users_own_files_in_a_run_folder_survive_overwrite_and_reuse(tmp_path, failed):
+    out = tmp_path / "out"
+    if failed:
+        out.mkdir()
+        (out / "run.json").write_text(json.dumps({"format": "grail-rl run", "status": "failed"}))
+        (out / "drop_report_train.json").write_text("{}")
+    else:
+        fake_run(out)
+    (out / "notes.txt").write_text("mine")
+    (out / "my_lora_adapter").mkdir()
+    (out / "my_lora_adapter" / "weights.bin").write_bytes(b"precious")
+    claim = claim_output_dir(out, resume=False, overwrite=not failed)
+    claim.commit()
+    claim.release()
+    assert snapshot(out) == {"notes.txt": b"mine", "my_lora_adapter/weights.bin": b"precious"}

@@ -6,13 +6,11 @@ hub id, so they start quickly.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import click
 
-from grail_rl.cli.output import json_option
+from grail_rl.cli.output import echo_json, json_option
 from grail_rl.data.drops import DropReport
 from grail_rl.files import refuse_existing_output
 
@@ -49,12 +47,12 @@ def audit(data_path: Path, fmt: str, split: str | None, as_json: bool, fail_on_l
     drops.kept = len(rows)
     report = audit_rows(rows.take(list(range(len(rows)))))
     if as_json:
-        click.echo(json.dumps({"data": str(data_path), **report.as_dict(), "drops": drops.as_dict()}, indent=2))
+        echo_json({"data": str(data_path), **report.as_dict(), "drops": drops.as_dict()})
     else:
         _echo_lines(drops.lines(), err=True)
         _echo_lines(report.lines())
     if fail_on_leak and any(level == "LEAK" for level, _ in report.findings()):
-        sys.exit(1)
+        click.get_current_context().exit(1)
 
 
 @data.command("import-rendered")
@@ -77,7 +75,7 @@ def import_rendered_cmd(file: Path, out: Path | None, no_check: bool, overwrite:
     refuse_existing_output(out, "--out", overwrite=overwrite, inputs=(file,))
     summary = import_rendered(file, out, check=not no_check)
     if as_json:
-        click.echo(json.dumps(summary.as_dict(), indent=2, ensure_ascii=False))
+        echo_json(summary.as_dict(), ensure_ascii=False)
         return
     _echo_lines(summary.report.lines(), err=True)
     click.echo(f"wrote {summary.rows} rows to {out}")
@@ -105,7 +103,7 @@ def synth(n: int, seed: int, out: Path, overwrite: bool, as_json: bool) -> None:
         refuse_existing_output(out / name, "--out", overwrite=overwrite)
     summary = generate(n, seed, out)
     if as_json:
-        click.echo(json.dumps(summary.as_dict(), indent=2))
+        echo_json(summary.as_dict())
         return
     click.echo(f"wrote {summary.train_rows} train and {summary.validation_rows} validation rows to {out}")
     click.echo(

@@ -111,7 +111,7 @@ def synthetic_train_rows(loaded):
 )
 @click.option(
     "--real-rows",
-    type=int,
+    type=click.IntRange(min=0),
     default=200,
     show_default=True,
     help="Evaluate on a seeded sample of this many rows of each real file (0 = all).",

@@ -123,6 +123,11 @@ def plan_sets(loaded: Any, data: tuple[Path, ...], sets: list[str], trainer_args
             raise GrailError(f"--data {path}: no such file")
         detect_format(path)  # an unreadable kind of file stops here, before any model is loaded
         name = path.stem if path.is_file() else path.name
+        if name == EVAL_SET:
+            raise GrailError(
+                f"--data {path}: a set named '{EVAL_SET}' would take the place of the recipe's own eval-split "
+                "report; rename the file"
+            )
         if any(plan.name == name for plan in plans):
             raise GrailError(f"--data: two files are named '{name}'; their reports would replace each other")
         # JSON is valid YAML, so the path needs no quoting of its own; the format is detected as for a recipe.
@@ -268,10 +273,10 @@ def run_evaluation(loaded: Any, choice: ModelChoice, plans: list[SetPlan], stale
     tokenizer, limit = prompt_measure(loaded.recipe, choice.location)
     built = build_sets(plans, tokenizer, limit)
     baseline_rows = fit_rows(loaded, tokenizer, limit)
+    from grail_rl.evaluation.report import report_files
+    from grail_rl.training.final_eval import EVAL_DIR
+
     model = load_model(loaded.recipe.model, choice.location).to(device_for(loaded.recipe))
-    # An older report of another completeness (a partial beside a new complete one) would contradict it.
-    for path in stale:
-        path.unlink()
     meta = {"model": choice.location, "model_label": choice.label, "recipe": str(loaded.path.resolve())}
     reports = []
     for (name, dataset, ceiling), plan in zip(built, plans, strict=True):
@@ -279,6 +284,13 @@ def run_evaluation(loaded: Any, choice: ModelChoice, plans: list[SetPlan], stale
             model, tokenizer, [(name, dataset, ceiling)], choice.out, loaded.recipe,
             fit_rows=baseline_rows, meta={**meta, "data": plan.source}, other_data=not plan.ceiling,
         )  # fmt: skip
+    # Only now, with the new reports written: an older report of another completeness (a partial beside a
+    # new complete one) would contradict them. An interrupted evaluation leaves the older ones as they were.
+    written = {path for report in reports for path in report_files(choice.out / EVAL_DIR, report.name,
+                                                                     complete=report.complete)}  # fmt: skip
+    for path in stale:
+        if path not in written:
+            path.unlink(missing_ok=True)
     return reports
 
 

@@ -13,7 +13,7 @@ from pydantic_core import to_jsonable_python
 from rich.console import Console
 from rich.table import Table
 
-from grail_rl.cli.output import json_option
+from grail_rl.cli.output import echo_json, json_option
 from grail_rl.plugins.manager import Plugins, load_plugins
 from grail_rl.plugins.registry import PluginSpec
 
@@ -48,7 +48,7 @@ def _list(kind: str, as_json: bool) -> None:
     registry = plugins.registry(kind)
     err = Console(stderr=True)
     if as_json:
-        click.echo(json.dumps([spec_as_dict(spec) for spec in registry], indent=2))
+        echo_json([spec_as_dict(spec) for spec in registry])
         warn_failures(plugins, err)
         return
     # Every column wraps (folding long words) rather than vanishing on a narrow terminal; the name keeps
@@ -92,15 +92,12 @@ def plugins_command(as_json: bool) -> None:
     """Show loaded plugins with their hooks and versions, and the ones that failed or were blocked."""
     plugins = load_plugins()
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "loaded": [p.as_dict() for p in plugins.loaded],
-                    "failed": [f.__dict__ for f in plugins.failures],
-                    "blocked": plugins.blocked,
-                },
-                indent=2,
-            )
+        echo_json(
+            {
+                "loaded": [p.as_dict() for p in plugins.loaded],
+                "failed": [f.__dict__ for f in plugins.failures],
+                "blocked": plugins.blocked,
+            }
         )
         return
     console = Console()

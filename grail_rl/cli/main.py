@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from grail_rl import __version__
-from grail_rl.cli.output import error_document, json_mode
+from grail_rl.cli.output import echo_error_json, json_mode
 from grail_rl.errors import GrailError, describe_exception
 
 DEBUG_ENV = "GRAIL_RL_DEBUG"
@@ -52,7 +52,7 @@ class LazyGroup(click.Group):
         except GrailError as exc:
             # A user mistake: one clear message, no traceback (JSON on stdout in a --json mode).
             if json_mode(ctx):
-                click.echo(error_document(str(exc)))
+                echo_error_json(ctx, str(exc))
             elif exc.exit_code == 0:  # nothing to do, and that is not a failure (e.g. resuming a complete run)
                 click.echo(str(exc), err=True)
             else:
@@ -63,8 +63,19 @@ class LazyGroup(click.Group):
             terminated = type(exc).__name__ == "Terminated"  # SIGTERM during training (see training.run)
             click.secho("terminated" if terminated else "interrupted", fg="yellow", err=True)
             ctx.exit(143 if terminated else 130)
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+        except (click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except click.ClickException as exc:  # a usage error: JSON too in a --json mode
+            if json_mode(ctx):
+                echo_error_json(ctx, exc.format_message())
+                ctx.exit(exc.exit_code)
+            raise
+        except SystemExit as exc:
+            # grail-rl's commands end through click, never sys.exit: this came from plugin code, and must not
+            # pass for success.
+            click.secho(f"error: the command was ended early by sys.exit({exc.code!r}), from plugin code?", fg="red",
+                        err=True)  # fmt: skip
+            ctx.exit(exc.code if isinstance(exc.code, int) and exc.code not in (0, 2) else 1)
         except Exception as exc:
             # Not a user mistake: a bug here or in a plugin. One line (the traceback with GRAIL_RL_DEBUG=1;
             # a training run also writes it to train.log), never a wall of text that hides the cause.
@@ -72,7 +83,7 @@ class LazyGroup(click.Group):
                 raise
             message = describe_exception(exc)
             if json_mode(ctx):
-                click.echo(error_document(f"unexpected error: {message}"))
+                echo_error_json(ctx, f"unexpected error: {message}")
             else:
                 click.secho(f"error: unexpected {message}", fg="red", err=True)
                 click.echo(f"(this is a bug in grail-rl or a plugin; rerun with {DEBUG_ENV}=1 for the traceback)", err=True)

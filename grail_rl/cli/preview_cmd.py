@@ -9,11 +9,9 @@ the limit are shown truncated or counted as dropped, as ``prompt.long_prompts`` 
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from grail_rl.cli.output import json_option
+from grail_rl.cli.output import echo_json, json_option
 from grail_rl.cli.validate import recipe_options
 
 
@@ -39,13 +37,13 @@ def preview(ctx: click.Context, recipe: str, sets: tuple[str, ...], n: int, spli
     over = dropped + report.truncated
     shown = [dataset[i] for i in range(min(n, len(dataset)))]
     if as_json:
-        click.echo(json.dumps({
+        echo_json({
             "unit": "tokens", "limit": limit, "long_prompts": mode, "over_limit": over,
             "truncated": report.truncated, "dropped_too_long": dropped, "rows": len(dataset), "drops": report.as_dict(),
             "prompts": [{"messages": r["prompt"], "length": r["prompt_length"], "over_limit": r["prompt_truncated"],
                          "truncated": r["prompt_truncated"], "gold_index": r["gold_index"],
                          "n_options": r["n_options"]} for r in shown],
-        }, indent=2, ensure_ascii=False))  # fmt: skip
+        }, ensure_ascii=False)  # fmt: skip
         return
     for i, row in enumerate(shown, 1):
         flag = f"  TRUNCATED to fit {limit}" if row["prompt_truncated"] else ""

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 import yaml
 from rich.console import Console
 
 from grail_rl.cli.listing import warn_failures
-from grail_rl.cli.output import json_option
+from grail_rl.cli.output import echo_json, json_option
 from grail_rl.plugins.manager import load_plugins
 from grail_rl.recipe.loader import load_recipe
 
@@ -42,7 +40,7 @@ def validate(ctx: click.Context, recipe: str, sets: tuple[str, ...], as_json: bo
     loaded = load_recipe(recipe, sets=sets, trainer_args=ctx.args, plugins=plugins)
     resolved = loaded.resolved()
     if as_json:
-        click.echo(json.dumps(resolved, indent=2))
+        echo_json(resolved)
         return
     click.echo(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True), nl=False)
     click.secho(f"# {recipe}: valid", fg="green", err=True)

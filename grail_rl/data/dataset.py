@@ -192,12 +192,17 @@ def mixture_indices(sources: Sequence[SourceRows], total: int | None, seed: int,
     return picks
 
 
-def prompt_length(messages: list[dict[str, str]], tokenizer: Any = None) -> int:
-    """Tokens of the chat prompt as the model sees it (with the generation prompt), or characters."""
+def prompt_length(
+    messages: list[dict[str, str]], tokenizer: Any = None, template_kwargs: dict[str, Any] | None = None
+) -> int:
+    """Tokens of the chat prompt as the model sees it (with the generation prompt and the recipe's
+    ``trainer.chat_template_kwargs``, as TRL applies them), or characters without a tokenizer."""
     if tokenizer is None:
         return sum(len(m["content"]) for m in messages)
     if getattr(tokenizer, "chat_template", None):
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        text = tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True, **(template_kwargs or {})
+        )
     else:
         text = "\n".join(m["content"] for m in messages)
     return len(tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -223,11 +228,16 @@ def prompt_limit(recipe: Any, context_window: int | None) -> int | None:
 
 
 def fit_prompt(
-    builder: PromptBuilder, row: dict[str, Any], limit: int | None, mode: str, tokenizer: Any = None
+    builder: PromptBuilder,
+    row: dict[str, Any],
+    limit: int | None,
+    mode: str,
+    tokenizer: Any = None,
+    template_kwargs: dict[str, Any] | None = None,
 ) -> tuple[list[dict[str, str]] | None, int, bool]:
     """(messages, length, truncated) for ``row`` within ``limit``; messages is None when it must be dropped."""
     messages = builder.messages(row)
-    length = prompt_length(messages, tokenizer)
+    length = prompt_length(messages, tokenizer, template_kwargs)
     if limit is None or length <= limit:
         return messages, length, False
     if mode != "truncate":
@@ -238,7 +248,7 @@ def fit_prompt(
         # long history would otherwise cost one render and tokenization per entry.
         def render(dropped: int) -> tuple[list[dict[str, str]], int]:
             shorter = builder.messages({**row, "history": history[dropped:]})
-            return shorter, prompt_length(shorter, tokenizer)
+            return shorter, prompt_length(shorter, tokenizer, template_kwargs)
 
         lo, hi = 1, len(history)
         best = render(hi)
@@ -252,14 +262,14 @@ def fit_prompt(
                     lo = mid + 1
             return best[0], best[1], True
         messages, length = best
-    cut = cut_user_start(messages, limit, tokenizer)
+    cut = cut_user_start(messages, limit, tokenizer, template_kwargs)
     if cut is None:
         return None, length, False
     return cut[0], cut[1], True
 
 
 def cut_user_start(
-    messages: list[dict[str, str]], limit: int, tokenizer: Any = None
+    messages: list[dict[str, str]], limit: int, tokenizer: Any = None, template_kwargs: dict[str, Any] | None = None
 ) -> tuple[list[dict[str, str]], int] | None:
     """The messages with the start of the user prompt cut so the whole fits ``limit``, keeping as much of its
     end as fits; None when not even the system prompt and the mark fit."""
@@ -271,7 +281,7 @@ def cut_user_start(
     def keep(chars: int) -> tuple[list[dict[str, str]], int]:
         content = TRUNCATION_MARK + (text[len(text) - chars :] if chars else "")
         shorter = [*messages[:index], {**messages[index], "content": content}, *messages[index + 1 :]]
-        return shorter, prompt_length(shorter, tokenizer)
+        return shorter, prompt_length(shorter, tokenizer, template_kwargs)
 
     best = keep(0)
     if best[1] > limit:
@@ -314,12 +324,13 @@ def render_batches(
     limit: int | None = None,
     mode: str = "drop",
     tokenizer: Any = None,
+    template_kwargs: dict[str, Any] | None = None,
 ) -> Iterator[Any]:
     """Render ``(source label, normalised row)`` pairs into Arrow record batches of :data:`OUTPUT_COLUMNS`,
     at most ``_CHUNK`` rows each; counts every row kept in ``report.kept``."""
     batch = _Batch()
     for n, (label, row) in enumerate(rows, 1):
-        messages, length, truncated = fit_prompt(builder, row, limit, mode, tokenizer)
+        messages, length, truncated = fit_prompt(builder, row, limit, mode, tokenizer, template_kwargs)
         if messages is None:
             unit = "tokens" if tokenizer is not None else "characters"
             report.add("prompt_too_long", label, n, f"{length} {unit}, over the limit of {limit} ({mode})")
@@ -463,7 +474,7 @@ def build_split(
         pairs = _mixture_pairs([read_source(s, split, data.seed, report) for s in specs], data, split)
     batches = render_batches(
         pairs, builder, report, limit=recipe.prompt.max_prompt_tokens if limit == "recipe" else limit,
-        mode=recipe.prompt.long_prompts, tokenizer=tokenizer,
+        mode=recipe.prompt.long_prompts, tokenizer=tokenizer, template_kwargs=recipe.trainer.chat_template_kwargs,
     )  # fmt: skip
     folder = Path(cache_dir) if cache_dir is not None else work_dir()
     folder.mkdir(parents=True, exist_ok=True)

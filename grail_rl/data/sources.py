@@ -36,6 +36,15 @@ def detect_format(path: Path, declared: str = "auto") -> str:
             "use .jsonl, .parquet, .csv or a saved dataset folder, or set format: in the data source"
         )
     check_readable_path(path, "data", folder_ok=True)  # a FIFO or a device would block or never end
+    if path.is_dir():
+        if fmt != "arrow":
+            raise GrailError(
+                f"{path} is a folder, but format: {fmt} reads a file; a folder is read as a dataset saved by "
+                "datasets.save_to_disk (format: arrow or auto)"
+            )
+        for inner in sorted(path.rglob("*")):  # the saved dataset's own files must be plain files too
+            if not inner.is_dir():
+                check_readable_path(inner, "data", folder_ok=False)
     if declared == "auto" and fmt == "jsonl" and _looks_rendered(path):
         return "rendered"
     return fmt
@@ -134,11 +143,26 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, Record]]:
             yield n, record
 
 
+def _bounded_text_lines(fh: Any, path: Path) -> Iterator[str]:
+    """The lines of a text file for the csv reader, none longer than :data:`MAX_LINE` characters in memory."""
+    n = 0
+    while True:
+        line = fh.readline(MAX_LINE)
+        if not line:
+            return
+        n += 1
+        if len(line) >= MAX_LINE and not line.endswith("\n"):
+            raise GrailError(
+                f"{path}: line {n} is longer than {MAX_LINE // (1024 * 1024)} MiB; is this really a CSV file?"
+            )
+        yield line
+
+
 def _iter_csv(path: Path) -> Iterator[tuple[int, Record]]:
     csv.field_size_limit(MAX_LINE)  # slate/history JSON columns are long, but not this long
     try:
         with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
+            reader = csv.DictReader(_bounded_text_lines(fh, path))
             for n, record in enumerate(reader, 1):
                 if None in record:  # more cells than header columns
                     yield n, RowDropped("wrong_type", f"row has {len(record[None]) } extra cells")  # type: ignore[index]
@@ -159,15 +183,37 @@ def _iter_parquet(path: Path) -> Iterator[tuple[int, Record]]:
     except (pa.ArrowInvalid, OSError) as exc:
         raise GrailError(f"{path}: not a Parquet file ({exc})") from None
     n = 0
-    for batch in parquet.iter_batches(batch_size=_BATCH):
-        for record in batch.to_pylist():
+    batches = parquet.iter_batches(batch_size=_BATCH)
+    while True:
+        try:
+            batch = next(batches, None)
+            records = batch.to_pylist() if batch is not None else None
+        except (pa.ArrowException, OSError, UnicodeDecodeError, ValueError) as exc:
+            raise GrailError(f"{path}: cannot read the Parquet data after row {n} ({_short_error(exc)})") from None
+        if records is None:
+            return
+        for record in records:
             n += 1
             yield n, record
 
 
-def _rows_of(dataset: Any) -> Iterator[tuple[int, Record]]:
+def _short_error(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:160]}" if text else type(exc).__name__
+
+
+def _rows_of(dataset: Any, where: str) -> Iterator[tuple[int, Record]]:
+    import pyarrow as pa
+
     n = 0
-    for batch in dataset.iter(batch_size=_BATCH):
+    batches = iter(dataset.iter(batch_size=_BATCH))
+    while True:
+        try:
+            batch = next(batches, None)
+        except (pa.ArrowException, OSError, UnicodeDecodeError, ValueError) as exc:
+            raise GrailError(f"{where}: cannot read the data after row {n} ({_short_error(exc)})") from None
+        if batch is None:
+            return
         keys = list(batch)
         for values in zip(*(batch[k] for k in keys), strict=True):
             n += 1
@@ -179,13 +225,13 @@ def _iter_saved(path: Path, split: str | None) -> Iterator[tuple[int, Record]]:
 
     try:
         loaded = datasets.load_from_disk(str(path))
-    except (FileNotFoundError, ValueError) as exc:
-        raise GrailError(f"{path}: not a folder saved by datasets.save_to_disk ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - a broken folder fails in many ways inside datasets and pyarrow
+        raise GrailError(f"{path}: not a readable folder saved by datasets.save_to_disk ({_short_error(exc)})") from None
     if isinstance(loaded, datasets.DatasetDict):
         if split is None or split not in loaded:
             raise GrailError(f"{path}: holds splits {', '.join(loaded)}; set split: to one of them")
         loaded = loaded[split]
-    yield from _rows_of(loaded)
+    yield from _rows_of(loaded, str(path))
 
 
 def _iter_hub(hub: str, split: str | None) -> Iterator[tuple[int, Record]]:

@@ -145,13 +145,14 @@ def verdict_lines(data: dict[str, Any]) -> list[str]:
         )
     best = data["best_baseline"]
     if best is not None:
-        ci = best.get("ci95")
-        above = ci is None or accuracy["ci95"][0] > best["value"]
-        verdict = (
-            "the model beats it (its interval lies above)"
-            if above and accuracy["value"] > best["value"]
-            else "the model does NOT beat it"
-        )
+        # Beating a rule means the model's whole 95 % interval lies above the rule's accuracy; a point
+        # estimate above it inside the interval is chance.
+        if accuracy["ci95"][0] > best["value"]:
+            verdict = "the model beats it (its 95 % interval lies above)"
+        elif accuracy["value"] > best["value"]:
+            verdict = "the model does NOT clearly beat it (its 95 % interval includes it)"
+        else:
+            verdict = "the model does NOT beat it"
         lines.append(f"  best trivial baseline  {best['name']} {_pct(best)}: {verdict}")
     return lines
 

@@ -64,6 +64,11 @@ def load_tokenizer(block: Any, location: str, *, needs_chat_template: bool = Tru
     """The tokenizer, with the recipe's chat template applied, a pad token, and left padding."""
     from transformers import AutoTokenizer
 
+    if block.revision and Path(location).is_dir():
+        raise ModelLoadError(
+            f"model.revision ({block.revision}) picks a hub revision, but model.name_or_path is the local folder "
+            f"{location}; remove model.revision"
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(
             location, revision=block.revision, trust_remote_code=block.trust_remote_code

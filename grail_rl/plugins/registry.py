@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from grail_rl.errors import DuplicatePluginError, GrailError, UnknownPluginError, describe_exception
 from grail_rl.plugins.base import PLUGIN_BASES, PluginConfig
 
@@ -79,11 +81,11 @@ class PluginSpec:
         Whatever the plugin's constructor raises (``SystemExit`` included, ``KeyboardInterrupt`` aside) is
         reported as that plugin's failure, in one line naming it.
         """
-        if config is None or isinstance(config, dict):
-            config = self.config_class.model_validate(config or {})
         try:
+            if config is None or isinstance(config, dict):
+                config = self.config_class.model_validate(config or {})
             return self.cls(config)
-        except (GrailError, KeyboardInterrupt):
+        except (GrailError, KeyboardInterrupt, ValidationError):
             raise
         except BaseException as exc:
             raise GrailError(

@@ -94,6 +94,12 @@ DEPENDENCIES: tuple[Dependency, ...] = (
                "a weight on every data.train source (train_rows is the size of a weighted mixture)"),
     Dependency(("data", "synthetic"), lambda r: not (r.data.train and r.data.eval),
                "data.train or data.eval left empty (the synthetic set fills an empty split only)"),
+    Dependency(("data", "max_eval_samples"), lambda r: bool(r.data.eval) or r.data.synthetic is not None,
+               "an eval split (data.eval, or data.synthetic)"),
+    Dependency(("logging", "run_name"), lambda r: any(t != "none" for t in r.logging.report_to),
+               "a tracker in logging.report_to (the name is shown by trackers only)"),
+    Dependency(("logging", "project"), lambda r: "trackio" in r.logging.report_to,
+               "trackio in logging.report_to (the project is Trackio's)"),
 )  # fmt: skip
 
 
@@ -111,7 +117,16 @@ def ignored_settings(recipe: Any) -> list[tuple[Loc, str]]:
         if _was_set(recipe, dep.field) and not dep.active(recipe):
             name = ".".join(str(p) for p in dep.field)
             problems.append((dep.field, f"takes effect only with {dep.needs}; set that, or remove {name}"))
+    if getattr(recipe, "discriminator", None) is not None:
+        problems.append((
+            ("discriminator",),
+            "training does not use a discriminator yet (the GRAIL discriminator is being built), so this block "
+            "would be ignored; remove it",
+        ))  # fmt: skip
     t = recipe.trainer
+    if t.fp16 and t.use_cpu:
+        problems.append((("trainer", "fp16"), "fp16 mixed precision needs a GPU, but trainer.use_cpu is true; "
+                         "remove fp16 (or use bf16, which the CPU supports)"))  # fmt: skip
     if t.max_steps > 0 and "num_train_epochs" in t.model_fields_set:
         problems.append((
             ("trainer", "num_train_epochs"),

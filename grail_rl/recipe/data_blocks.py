@@ -40,6 +40,11 @@ class DataSource(Block):
     def _one_location(self) -> DataSource:
         if (self.path is None) == (self.hub is None):
             raise ValueError("set exactly one of path or hub")
+        if self.path is not None and self.path.is_dir() and self.format not in ("auto", "arrow"):
+            raise ValueError(
+                f"{self.path} is a folder, but format: {self.format} reads a file; a folder is read as a dataset "
+                "saved by datasets.save_to_disk (format: arrow or auto)"
+            )
         return self
 
     def label(self) -> str:

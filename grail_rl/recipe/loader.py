@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from grail_rl.errors import RecipeError
+from grail_rl.errors import RecipeError, describe_exception
 from grail_rl.plugins.manager import Plugins, load_plugins
 from grail_rl.recipe.error_messages import Location, dotted, format_validation_error
 from grail_rl.recipe.overrides import parse_set, parse_trl_flags, set_in
@@ -55,6 +55,10 @@ def load_recipe(
         recipe = model.model_validate(data, context={"base_dir": path.resolve().parent})
     except ValidationError as exc:
         raise RecipeError(format_validation_error(exc, model, plugins, where)) from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a plugin's Config validator that raised something else (or sys.exit)
+        raise RecipeError([f"{path}: a plugin's option check failed while validating: {describe_exception(exc)}"]) from exc
     problems = cross_field_problems(recipe)
     if problems:
         raise RecipeError([f"{where.describe(loc)}: {dotted(loc)}: {msg}" for loc, msg in problems])

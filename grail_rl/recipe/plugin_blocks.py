@@ -15,6 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, create_model
 
+from grail_rl.errors import GrailError, describe_exception
 from grail_rl.plugins.base import PluginConfig
 from grail_rl.plugins.registry import PluginSpec, Registry
 
@@ -27,7 +28,16 @@ class PluginBlockMixin:
     def plugin_options(self) -> PluginConfig:
         """The plugin's own Config, validated from this block (without the block's reserved keys)."""
         values = {k: getattr(self, k) for k in self.plugin_spec.config_class.model_fields}
-        return self.plugin_spec.config_class.model_validate(values)
+        try:
+            return self.plugin_spec.config_class.model_validate(values)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # the recipe validated these values once; plugin code broke the second time
+            spec = self.plugin_spec
+            raise GrailError(
+                f"{spec.kind.replace('_', ' ')} '{spec.name}' (plugin '{spec.source.plugin}'): its options failed "
+                f"to validate: {describe_exception(exc)}"
+            ) from exc
 
     def build(self) -> Any:
         """An instance of the plugin configured by this block."""

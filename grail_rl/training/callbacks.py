@@ -76,6 +76,8 @@ class RunLogCallback(TrainerCallback):
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if not state.is_world_process_zero:
             return
+        if state.global_step > 0:
+            trim_metrics(self.output_dir / METRICS_FILE, state.global_step)
         self._last_time, self._last_step = time.perf_counter(), state.global_step
         if self.console:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -124,6 +126,26 @@ class RunLogCallback(TrainerCallback):
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+
+def trim_metrics(path: Path, step: int) -> None:
+    """Drop the records after ``step`` (what a resumed run logs again) and any half-written line, so each step
+    is in ``metrics.jsonl`` once and the summary's curves count it once."""
+    if not path.is_file():
+        return
+    from grail_rl.files import atomic_output
+
+    kept = []
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
+                kept.append(line if line.endswith("\n") else line + "\n")
+    with atomic_output(path) as out:
+        out.writelines(kept)
 
 
 def _json_default(value: Any) -> Any:

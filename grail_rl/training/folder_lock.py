@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import platform
+import stat
 import sys
 import time
 from pathlib import Path
@@ -40,9 +41,15 @@ class FolderLock:
 
     def acquire(self) -> FolderLock:
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            # O_NOFOLLOW: a symlink planted as the lock file must not make the lock write into its target.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise GrailError(f"output.dir: {self.path} is a symbolic link; remove it") from None
             raise GrailError(f"output.dir: cannot write in {self.folder}: {exc.strerror}") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise GrailError(f"output.dir: {self.path} is not a regular file; remove it")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -3,7 +3,8 @@ earlier run only once the new one has started.
 
 - A folder is a grail-rl run only by grail-rl's own marker (``run.json`` written by grail-rl, see
   :func:`grail_rl.training.run_folder.read_run`); a ``checkpoint-*`` name proves nothing. A non-empty folder
-  without the marker is never touched, whatever the recipe says.
+  without the marker is never touched, whatever the recipe says. Inside a run folder, only what a run
+  writes (:data:`RUN_NAMES`) is ever moved or deleted: a file of the user's own beside it stays.
 - ``evaluations/`` (written by ``grail-rl evaluate`` for the base model or other folders) and the lock file
   do not count: the base model can be measured before training.
 - A run that failed before training began (its ``run.json`` never recorded ``training_started``, and it has
@@ -18,8 +19,10 @@ earlier run only once the new one has started.
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -34,17 +37,37 @@ DISCARD = ".grail-replaced.discard"  # the replaced run being deleted (renamed f
 SET_ASIDE_DONE = ".complete"  # written once every entry of the old run is in SET_ASIDE
 # Entries that belong to no run: they stay where they are through a replacement.
 NOT_THE_RUN = frozenset({LOCK_FILE, SET_ASIDE, DISCARD, EVALUATIONS_DIR})
+# What a run writes at the top of its folder: grail-rl's files, and what the Trainer copies there when it
+# pushes to the hub (the model, the tokenizer, its arguments) or logs to TensorBoard (runs/). Only these
+# are ever moved or deleted; a file of the user's own beside a run stays where it is.
+RUN_NAMES = (
+    "run.json", "recipe.resolved.json", "train.log", "metrics.jsonl", "completions", "final", "eval",
+    "drop_report_*.json", "reward_faults", ".staging", ".grail-write-test-*", "README.md", "runs",
+    "training_args.bin", "config.json", "generation_config.json", "*.safetensors", "*.safetensors.index.json",
+    "pytorch_model*.bin", "adapter_config.json", "adapter_model.*", "tokenizer*", "special_tokens_map.json",
+    "chat_template.jinja", "vocab.json", "merges.txt", "added_tokens.json",
+)  # fmt: skip
+_CHECKPOINT = re.compile(r"^checkpoint-\d+$")
 
 
 class OutputFolderError(GrailError):
     """The output folder cannot be used for this run."""
 
 
-def run_entries(path: Path) -> list[Path]:
-    """What a run owns at the top of ``path``: everything but the lock, the set-aside run and evaluations/."""
+def visible_entries(path: Path) -> list[Path]:
+    """Everything at the top of ``path`` but the lock, a set-aside run and evaluations/."""
     if not path.is_dir():
         return []
     return sorted(child for child in path.iterdir() if child.name not in NOT_THE_RUN)
+
+
+def is_run_entry(entry: Path) -> bool:
+    return bool(_CHECKPOINT.match(entry.name)) or any(fnmatch.fnmatchcase(entry.name, p) for p in RUN_NAMES)
+
+
+def run_entries(path: Path) -> list[Path]:
+    """What a run owns at the top of ``path`` (see :data:`RUN_NAMES`); anything else is the user's."""
+    return [entry for entry in visible_entries(path) if is_run_entry(entry)]
 
 
 def _checkpoint_evaluations(path: Path) -> list[Path]:
@@ -137,7 +160,7 @@ def _check_writable(path: Path) -> None:
 def _refuse_foreign(path: Path) -> None:
     if not path.is_dir() or (path / SET_ASIDE).exists():
         return
-    if run_entries(path) and read_run(path) is None:
+    if visible_entries(path) and read_run(path) is None:
         raise OutputFolderError(
             f"output.dir: {path} is not empty and is not a grail-rl run (it has no run.json written by grail-rl); "
             "nothing in it was changed; choose an empty or new folder"
@@ -155,7 +178,7 @@ def _recover(path: Path) -> None:
 
 def _prepare(claim: OutputClaim, *, resume: bool, overwrite: bool) -> None:
     path = claim.path
-    if not run_entries(path):
+    if not visible_entries(path):
         if resume:
             raise OutputFolderError(f"--resume: {path} holds no run to resume")
         return
@@ -195,6 +218,9 @@ def _set_aside(claim: OutputClaim, what: str, record: dict) -> None:
             for entry in evaluations:
                 os.replace(entry, aside / EVALUATIONS_DIR / entry.name)
         (aside / SET_ASIDE_DONE).write_text(f"{what}\n", encoding="utf-8")
+        kept = [entry.name for entry in visible_entries(path)]
+        if kept:
+            logger.warning("kept what grail-rl did not write in %s where it is: %s", path, ", ".join(kept[:10]))
     except OSError as exc:
         restore_set_aside(path)
         raise OutputFolderError(f"output.dir: cannot set the earlier run in {path} aside: {exc.strerror}") from None

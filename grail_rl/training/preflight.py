@@ -75,6 +75,19 @@ def check_generation_kwargs(recipe: Any) -> None:
         )
 
 
+def check_precision(recipe: Any) -> None:
+    """fp16 on a machine without a GPU would be silently ignored by accelerate: refuse it."""
+    if not recipe.trainer.fp16:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise GrailError(
+            "trainer.fp16: fp16 mixed precision needs a GPU and this machine has none, so it would be ignored; "
+            "remove it (bf16 works on CPUs)"
+        )
+
+
 def check_optional_packages(recipe: Any) -> None:
     """Every optional package the recipe relies on is installed, or a one-line :class:`GrailError`."""
     check_trackers(recipe.logging.report_to)

@@ -3,9 +3,10 @@
 - A run that is already complete (``run.json`` says ``completed``, or its newest checkpoint reached the
   recipe's last step and ``final/`` is saved) is left exactly as it is: :class:`RunComplete` says so and the
   command exits 0.
-- The checkpoint's resolved recipe and installed plugin versions (recorded in its marker; in ``run.json``
-  for older checkpoints) are compared with the current ones. Any difference (a new learning rate, another
-  reward set, a new plugin version) is refused with a readable diff, unless ``--accept-recipe-changes``
+- The checkpoint's resolved recipe, installed plugin versions and the fingerprints of the files the recipe
+  names (recorded in its marker; ``run.json`` has the recipe for older checkpoints) are compared with the
+  current ones. Any difference (a new learning rate, another reward set, a new plugin version, an edited
+  data or system-prompt file) is refused with a readable diff, unless ``--accept-recipe-changes``
   says to go on; the accepted changes are then recorded in ``run.json``'s session. Extending a finished run
   (a larger ``trainer.max_steps``) is such an accepted change.
 """
@@ -43,8 +44,64 @@ def plugin_versions(plugins: Any) -> dict[str, str | None]:
 
 
 def checkpoint_identity(loaded: Any) -> dict[str, Any]:
-    """What a checkpoint records about how it was trained (written into its marker)."""
-    return {"recipe": loaded.resolved(), "plugins": plugin_versions(loaded.plugins)}
+    """What a checkpoint records about how it was trained (written into its marker): the resolved recipe, the
+    plugin versions, and a fingerprint of every file or folder the recipe names (data, prompt files, the
+    model folder), since an edited file behind an unchanged path is a changed run too."""
+    resolved = loaded.resolved()
+    return {"recipe": resolved, "plugins": plugin_versions(loaded.plugins), "inputs": input_fingerprints(resolved)}
+
+
+# A file up to this size is hashed whole; a larger one by its size and its first and last chunks.
+_WHOLE = 256 * 1024 * 1024
+_CHUNK = 16 * 1024 * 1024
+
+
+def fingerprint(path: Path) -> str:
+    """Content fingerprint of a file (xxh3), or of a folder's file names and sizes."""
+    import xxhash
+
+    digest = xxhash.xxh3_64()
+    if path.is_dir():
+        for child in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(f"{child.relative_to(path).as_posix()}\0{child.stat().st_size}\n".encode())
+        return "folder:" + digest.hexdigest()
+    size = path.stat().st_size
+    digest.update(str(size).encode())
+    with path.open("rb") as fh:
+        if size <= _WHOLE:
+            while chunk := fh.read(_CHUNK):
+                digest.update(chunk)
+        else:
+            digest.update(fh.read(_CHUNK))
+            fh.seek(size - _CHUNK)
+            digest.update(fh.read(_CHUNK))
+    return digest.hexdigest()
+
+
+def input_fingerprints(resolved: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """recipe field -> {path, fingerprint} for every absolute path in the recipe that exists (not output.*)."""
+    found = {}
+    for field_path, value in flatten(resolved).items():
+        if field_path.startswith("output.") or not isinstance(value, str) or not value.startswith("/"):
+            continue
+        path = Path(value)
+        try:
+            if path.is_file() or path.is_dir():
+                found[field_path] = {"path": value, "fingerprint": fingerprint(path)}
+        except OSError:
+            continue
+    return found
+
+
+def input_changes(before: dict[str, Any], resolved: dict[str, Any]) -> list[str]:
+    """Files and folders the recipe names whose content changed since the checkpoint (same path)."""
+    now = input_fingerprints(resolved)
+    lines = []
+    for field_path, old in sorted(before.items()):
+        new = now.get(field_path)
+        if isinstance(old, dict) and new and new["path"] == old.get("path") and new["fingerprint"] != old.get("fingerprint"):
+            lines.append(f"{field_path}: the content of {new['path']} changed")
+    return lines
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -92,14 +149,17 @@ def plugin_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return lines
 
 
-def recorded_identity(checkpoint: Path | None, run: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """(recipe, plugins) the checkpoint was trained with; from run.json for checkpoints without them."""
+def recorded_identity(
+    checkpoint: Path | None, run: dict[str, Any]
+) -> tuple[dict[str, Any] | None, dict[str, Any], dict[str, Any]]:
+    """(recipe, plugins, input fingerprints) the checkpoint was trained with; from run.json for checkpoints
+    without them (which recorded no fingerprints)."""
     marker = read_marker(checkpoint) if checkpoint is not None else {}
     if isinstance(marker.get("recipe"), dict):
-        return marker["recipe"], dict(marker.get("plugins") or {})
+        return marker["recipe"], dict(marker.get("plugins") or {}), dict(marker.get("inputs") or {})
     sessions = run.get("sessions") or [{}]
     plugins = {p.get("name"): p.get("version") for p in sessions[-1].get("plugins") or [] if isinstance(p, dict)}
-    return run.get("recipe"), plugins
+    return run.get("recipe"), plugins, {}
 
 
 def _state(checkpoint: Path) -> dict[str, Any]:
@@ -121,9 +181,11 @@ def plan_resume(output_dir: Path, resume: str | bool, loaded: Any, *, accept_cha
     refuse_if_complete(output_dir, loaded, accept_changes=accept_changes)
     run = read_run(output_dir) or {}
     checkpoint = resolve_resume(output_dir, resume)
-    recipe, plugins = recorded_identity(checkpoint, run)
-    changes = recipe_changes(recipe, loaded.resolved()) if recipe is not None else []
+    recipe, plugins, inputs = recorded_identity(checkpoint, run)
+    resolved = loaded.resolved()
+    changes = recipe_changes(recipe, resolved) if recipe is not None else []
     changes += plugin_changes(plugins, plugin_versions(loaded.plugins)) if plugins else []
+    changes += input_changes(inputs, resolved)
     if changes and not accept_changes:
         shown = "\n".join(f"  {line}" for line in changes[:40])
         more = f"\n  ... and {len(changes) - 40} more" if len(changes) > 40 else ""

@@ -32,7 +32,7 @@ from grail_rl.errors import GrailError, describe_exception
 from grail_rl.training.checkpoints import STAGING, clear_staging
 from grail_rl.training.config import GRAIL_DECIDED, build_grpo_config
 from grail_rl.training.output_claim import OutputClaim, claim_output_dir
-from grail_rl.training.preflight import check_generation_kwargs, check_optional_packages
+from grail_rl.training.preflight import check_generation_kwargs, check_optional_packages, check_precision
 from grail_rl.training.resume import ResumePlan, checkpoint_identity, plan_resume, refuse_if_complete
 from grail_rl.training.run_folder import read_run, record_session, update_run
 
@@ -277,6 +277,7 @@ def run_training(
     check_world_size(recipe)
     check_optional_packages(recipe)
     check_generation_kwargs(recipe)
+    check_precision(recipe)
     rank, _ = world()
     output_dir = Path(recipe.output.dir)
     resuming = resume not in (None, False)

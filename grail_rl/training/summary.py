@@ -23,8 +23,13 @@ def reward_curves(output_dir: Path) -> dict[str, list[tuple[int, float]]]:
     path = output_dir / METRICS_FILE
     if not path.is_file():
         return curves
-    for line in path.read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:  # a line cut short (a full disk, a kill): the summary reads the others
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+            continue
         for key, value in record.items():
             if not isinstance(value, int | float):
                 continue

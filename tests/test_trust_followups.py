@@ -1,0 +1,236 @@
+"""What an adversarial review found after the first round of trust fixes, each pinned by a test."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grail_rl.data.dataset import prompt_length
+from grail_rl.errors import GrailError, RecipeError
+from grail_rl.evaluation.metrics import Prediction
+from grail_rl.evaluation.report import build_report, summary_lines
+from grail_rl.recipe.loader import load_recipe
+from grail_rl.training.callbacks import trim_metrics
+from grail_rl.training.folder_lock import FolderLock
+from tests.test_data_schema import raw_row
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BASE = """\
+model: {name_or_path: some/model}
+data: {synthetic: {n: 100}}
+rewards: [{name: accuracy}]
+output: {dir: out}
+"""
+
+
+def cli(*args, cwd, env=None, timeout=60):
+    full = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(REPO_ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "grail_rl", *args], cwd=cwd, env=full, capture_output=True,
+                          text=True, timeout=timeout)  # fmt: skip
+
+
+def test_a_model_inside_the_random_interval_is_not_said_to_beat_it():
+    predictions = [Prediction(1 + i % 4, 4, 1 + i % 4 if i < 27 else 1 + (i + 1) % 4) for i in range(100)]
+    text = "\n".join(summary_lines(build_report("x", predictions, expected_rows=100)))
+    assert "0.270" in text and "does NOT clearly beat it" in text and "the model beats it" not in text
+
+
+@pytest.mark.parametrize(
+    "extra, field",
+    [
+        ("discriminator: {name: nothing}\n", "discriminator"),
+        ("trainer: {fp16: true, use_cpu: true}\n", "trainer.fp16"),
+        ("logging: {run_name: r1}\n", "logging.run_name"),
+        ("logging: {report_to: [tensorboard], project: p}\n", "logging.project"),
+    ],
+)
+def test_more_settings_that_would_be_ignored_are_errors(tmp_path, extra, field):
+    (tmp_path / "recipe.yaml").write_text(BASE + extra)
+    with pytest.raises(RecipeError) as info:
+        load_recipe(tmp_path / "recipe.yaml")
+    assert f": {field}" in str(info.value)
+
+
+def test_max_eval_samples_without_an_eval_split_is_an_error(tmp_path):
+    (tmp_path / "train.jsonl").write_text("{}\n")
+    (tmp_path / "recipe.yaml").write_text(BASE.replace("{synthetic: {n: 100}}", "{train: [{path: train.jsonl}], max_eval_samples: 5}"))
+    with pytest.raises(RecipeError, match="data.max_eval_samples: takes effect only with an eval split"):
+        load_recipe(tmp_path / "recipe.yaml")
+
+
+def test_a_hub_revision_with_a_local_model_folder_is_an_error(tmp_path):
+    from grail_rl.models.loading import load_tokenizer
+    from grail_rl.recipe.blocks import ModelBlock
+
+    with pytest.raises(GrailError, match="model.revision .* is the local folder"):
+        load_tokenizer(ModelBlock(name_or_path=str(tmp_path), revision="v1"), str(tmp_path))
+
+
+PLUGIN = """\
+import sys
+from pydantic import field_validator
+from grail_rl.plugins import PluginConfig, PromptSection, hookimpl
+
+class Loud(PromptSection):
+    \"\"\"Prints while rendering.\"\"\"
+    name = "loud"
+
+    class Config(PluginConfig):
+        level: int = 1
+
+        @field_validator("level")
+        @classmethod
+        def _exit(cls, value):
+            if value == 99:
+                sys.exit(0)
+            return value
+
+    def render(self, row):
+        print("debug: rendering a row")
+        return "LOUD"
+
+@hookimpl
+def register_prompt_sections(register):
+    register(Loud)
+"""
+
+
+@pytest.fixture
+def loud_site(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "loud_plugin.py").write_text(PLUGIN)
+    info = site / "loud_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: loud_plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[grail_rl]\nloud_plugin = loud_plugin\n")
+    return {"PYTHONPATH": os.pathsep.join([str(site), str(REPO_ROOT)])}
+
+
+def test_a_plugin_option_check_that_exits_is_an_error_not_success(tmp_path, loud_site):
+    (tmp_path / "recipe.yaml").write_text(BASE + "prompt: {sections: [{name: loud, level: 99}]}\n")
+    out = cli("validate", "recipe.yaml", "--json", cwd=tmp_path, env=loud_site)
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert json.loads(out.stdout)["ok"] is False and "sys.exit(0)" in out.stdout
+
+
+def test_json_modes_print_only_json_even_for_usage_errors_and_printing_plugins(tmp_path, loud_site):
+    out = cli("data", "audit", "/nonexistent", "--json", cwd=tmp_path)
+    assert out.returncode == 2 and json.loads(out.stdout)["ok"] is False
+    out = cli("data", "synth", "--n", "5", "--out", "x", "--json", cwd=tmp_path)
+    assert out.returncode == 2 and "--n" in json.loads(out.stdout)["error"]
+    from grail_rl.models.tiny import ensure_tiny_model
+
+    ensure_tiny_model(tmp_path / "model")
+    text = BASE.replace("some/model", "./model") + "prompt: {sections: [{name: loud}, {name: options}]}\n"
+    (tmp_path / "recipe.yaml").write_text(text)
+    out = cli("preview", "recipe.yaml", "--n", "1", "--json", cwd=tmp_path, env=loud_site, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["prompts"][0]["messages"][1]["content"].startswith("LOUD")
+    assert "debug: rendering a row" in out.stderr
+
+
+def test_a_folder_read_as_a_file_format_is_refused(tmp_path):
+    (tmp_path / "rows").mkdir()
+    (tmp_path / "rows" / "a.jsonl").write_text("{}\n")
+    out = cli("data", "audit", "rows", "--format", "jsonl", cwd=tmp_path)
+    assert out.returncode == 2 and "is a folder, but format: jsonl reads a file" in out.stderr
+    (tmp_path / "recipe.yaml").write_text(BASE.replace("{synthetic: {n: 100}}", "{train: [{path: rows, format: csv}]}"))
+    with pytest.raises(RecipeError, match="is a folder, but format: csv reads a file"):
+        load_recipe(tmp_path / "recipe.yaml")
+
+
+def test_a_fifo_inside_a_saved_dataset_folder_is_refused(tmp_path):
+    import datasets
+
+    datasets.Dataset.from_list([raw_row()]).save_to_disk(str(tmp_path / "saved"))
+    shard = next((tmp_path / "saved").glob("*.arrow"))
+    shard.unlink()
+    os.mkfifo(shard)
+    out = cli("data", "audit", "saved", cwd=tmp_path, timeout=30)
+    assert out.returncode == 2 and "is a FIFO" in out.stderr
+
+
+def test_corrupt_parquet_data_is_one_line(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [raw_row(participant_id=f"p{i}") for i in range(200)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "rows.parquet", compression="NONE")
+    data = bytearray((tmp_path / "rows.parquet").read_bytes())
+    for i in range(200, len(data) - 300, 7):  # scramble the data pages, keep the footer readable
+        data[i] ^= 0x5A
+    (tmp_path / "rows.parquet").write_bytes(bytes(data))
+    out = cli("data", "audit", "rows.parquet", cwd=tmp_path)
+    assert out.returncode == 2 and "rows.parquet" in out.stderr and "Traceback" not in out.stderr
+    assert "unexpected" not in out.stderr
+
+
+def test_a_csv_line_without_end_is_refused_with_bounded_memory(tmp_path, monkeypatch):
+    from grail_rl.data import sources
+    from grail_rl.data.dataset import read_source
+    from grail_rl.data.drops import DropReport
+
+    monkeypatch.setattr(sources, "MAX_LINE", 1024)
+    (tmp_path / "rows.csv").write_text("issue,slate_items_json\n" + "x" * 50_000 + "\n")
+    with pytest.raises(GrailError, match="line 2 is longer than"):
+        read_source(tmp_path / "rows.csv", "train", 0, DropReport())
+
+
+def test_resumed_metrics_keep_each_step_once_and_survive_a_cut_line(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps({"step": s, "reward": s / 10}) + "\n" for s in range(1, 11)) + '{"step": 11, "rew')
+    trim_metrics(path, 5)
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 3, 4, 5]
+
+
+def test_a_data_file_named_eval_would_replace_the_eval_split_report(tmp_path):
+    from grail_rl.models.tiny import ensure_tiny_model
+
+    ensure_tiny_model(tmp_path / "model")
+    (tmp_path / "eval.jsonl").write_text(json.dumps(raw_row()) + "\n")
+    (tmp_path / "recipe.yaml").write_text(BASE.replace("some/model", "./model"))
+    out = cli("evaluate", "recipe.yaml", "--base", "--data", "eval.jsonl", cwd=tmp_path)
+    assert out.returncode == 2 and "would take the place of the recipe's own eval-split report" in out.stderr
+
+
+def test_demo_refuses_a_negative_real_rows_before_training(tmp_path):
+    out = cli("demo", "--real-rows", "-5", cwd=tmp_path, timeout=30)
+    assert out.returncode == 2 and "--real-rows" in out.stderr
+
+
+def test_a_symlink_planted_as_the_lock_file_is_never_written_through(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "victim.txt").write_text("precious")
+    (tmp_path / "out" / ".grail-lock").symlink_to(tmp_path / "victim.txt")
+    with pytest.raises(GrailError, match="is a symbolic link"):
+        FolderLock(tmp_path / "out").acquire()
+    assert (tmp_path / "victim.txt").read_text() == "precious"
+
+
+class RecordingTokenizer:
+    chat_template = "x"
+
+    def __init__(self):
+        self.kwargs = None
+
+    def apply_chat_template(self, messages, tokenize, add_generation_prompt, **kwargs):
+        self.kwargs = kwargs
+        return " ".join(m["content"] for m in messages) + (" THINK" if kwargs.get("enable_thinking") else "")
+
+    def __call__(self, text, add_special_tokens):
+        return {"input_ids": text.split()}
+
+
+def test_prompt_length_applies_the_chat_template_kwargs_training_uses():
+    tokenizer = RecordingTokenizer()
+    messages = [{"role": "user", "content": "a b c"}]
+    assert prompt_length(messages, tokenizer, {"enable_thinking": True}) == 4
+    assert tokenizer.kwargs == {"enable_thinking": True}
+    assert prompt_length(messages, tokenizer) == 3
+

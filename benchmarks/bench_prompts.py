@@ -14,7 +14,7 @@ so neither imports nor an earlier measurement leak into its peak RSS (``ru_maxrs
 ``build_split``  everything: read the JSONL, validate, render, write the Arrow file the returned
                  ``datasets.Dataset`` memory-maps.
 ``mixture``      ``build_split`` with a mixture weight on the source, so every valid row is first held
-                 (pickled into a temporary Arrow file) and then read back by index: the slower path.
+                 (as JSON in a temporary Arrow file) and then read back by index: the slower path.
 
 ``peak_rss_mb`` is the child's peak; ``rss_growth_mb`` its growth over the baseline taken after imports and
 a warm-up (what the work itself costs). ``output_mb`` is the size of the split's Arrow file.

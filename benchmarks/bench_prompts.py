@@ -118,6 +118,7 @@ class _Recipe:
         self.data = type("Data", (), {"train": [source], "eval": [], "synthetic": None, "seed": 0,
                                       "train_rows": None, "max_eval_samples": None})()  # fmt: skip
         self.prompt = type("Prompt", (), {"max_prompt_tokens": None, "long_prompts": "drop"})()
+        self.trainer = type("Trainer", (), {"chat_template_kwargs": None})()
 
 
 def _pin_to_one_core() -> None:

@@ -234,3 +234,75 @@ def test_prompt_length_applies_the_chat_template_kwargs_training_uses():
     assert tokenizer.kwargs == {"enable_thinking": True}
     assert prompt_length(messages, tokenizer) == 3
 
+
+
+def rendered_file(path: Path) -> Path:
+    """A small rendered-prompt file (the study's format), made with the default sections."""
+    from grail_rl.data.schema import normalize_row
+    from grail_rl.prompts.builder import PromptBuilder
+
+    builder = PromptBuilder.default()
+    records = []
+    for i in range(3):
+        row = normalize_row(raw_row(participant_id=f"p{i}"))
+        records.append({"messages": builder.messages(row), "gold_index": row["gold_index"], "n_options": 2,
+                        "issue": "gun_control", "participant_study": "study1"})  # fmt: skip
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_import_rendered_never_writes_over_its_input_or_an_existing_file(tmp_path):
+    source = rendered_file(tmp_path / "val.jsonl")
+    original = source.read_bytes()
+    for target in ("val.jsonl", str(source), "./val.jsonl"):
+        out = cli("data", "import-rendered", "val.jsonl", "--out", target, "--overwrite", cwd=tmp_path)
+        assert out.returncode == 2 and "is also the input" in out.stderr
+    (tmp_path / "link.jsonl").symlink_to(source)
+    out = cli("data", "import-rendered", "val.jsonl", "--out", "link.jsonl", "--overwrite", cwd=tmp_path)
+    assert out.returncode == 2 and source.read_bytes() == original
+    (tmp_path / "rows.jsonl").write_text("mine\n")
+    out = cli("data", "import-rendered", "val.jsonl", "--out", "rows.jsonl", cwd=tmp_path)
+    assert out.returncode == 2 and "already exists; pass --overwrite" in out.stderr
+    assert (tmp_path / "rows.jsonl").read_text() == "mine\n"
+    out = cli("data", "import-rendered", "val.jsonl", "--out", "rows.jsonl", "--overwrite", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert len((tmp_path / "rows.jsonl").read_text().splitlines()) == 3
+    assert cli("data", "import-rendered", "val.jsonl", cwd=tmp_path).returncode == 0  # the default name is new
+    assert cli("data", "import-rendered", "val.jsonl", cwd=tmp_path).returncode == 2  # ... and then it is not
+
+
+def test_synth_never_replaces_an_earlier_set_unasked(tmp_path):
+    assert cli("data", "synth", "--n", "40", "--out", "set", cwd=tmp_path).returncode == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "set").iterdir()}
+    again = cli("data", "synth", "--n", "60", "--seed", "3", "--out", "set", cwd=tmp_path)
+    assert again.returncode == 2 and "already exists; pass --overwrite" in again.stderr
+    assert {p.name: p.read_bytes() for p in (tmp_path / "set").iterdir()} == before
+    assert cli("data", "synth", "--n", "60", "--seed", "3", "--out", "set", "--overwrite", cwd=tmp_path).returncode == 0
+    assert json.loads((tmp_path / "set" / "summary.json").read_text())["n"] == 60
+
+
+def test_a_constant_answer_is_flagged_and_every_baseline_says_where_it_was_fitted():
+    from grail_rl.evaluation.baselines import FitRows
+
+    predictions = [Prediction(2 if i < 40 else 5, 5, 2) for i in range(100)]  # answers 2 everywhere
+    fit = FitRows([(1, 4)] * 50, "50 rows of the recipe's train split (synthetic: train.jsonl)")
+    report = build_report("gun", predictions, expected_rows=100, train_rows=fit, other_data=True)
+    text = "\n".join(summary_lines(report))
+    assert "DEGENERATE: the model gave option 2 on 100 of 100 rows (100%)" in text
+    assert "best trivial baseline  always_last 0.600" in text and "does NOT beat it" in text
+    assert "fitted on 50 rows of the recipe's train split (synthetic: train.jsonl), not on the evaluated data" in text
+    assert "model answers          2 100%" in text and "gold positions         2 40% · 5 60%" in text
+    data = report.as_dict()
+    assert data["degenerate"]["answer"] == 2 and data["answers"] == {"2": 100}
+
+
+def test_without_a_prompt_limit_the_context_window_minus_the_completion_is_the_limit(tmp_path):
+    from grail_rl.data.dataset import prompt_limit
+
+    (tmp_path / "recipe.yaml").write_text(BASE + "trainer: {max_completion_length: 100}\n")
+    recipe = load_recipe(tmp_path / "recipe.yaml").recipe
+    assert prompt_limit(recipe, 1024) == 924 and prompt_limit(recipe, None) is None
+    with pytest.raises(GrailError, match="leaves no room for a prompt"):
+        prompt_limit(recipe, 100)
+    (tmp_path / "recipe.yaml").write_text(BASE + "prompt: {max_prompt_tokens: 50}\n")
+    assert prompt_limit(load_recipe(tmp_path / "recipe.yaml").recipe, 1024) == 50

@@ -306,3 +306,20 @@ def test_without_a_prompt_limit_the_context_window_minus_the_completion_is_the_l
         prompt_limit(recipe, 100)
     (tmp_path / "recipe.yaml").write_text(BASE + "prompt: {max_prompt_tokens: 50}\n")
     assert prompt_limit(load_recipe(tmp_path / "recipe.yaml").recipe, 1024) == 50
+
+
+@pytest.mark.slow
+def test_evaluate_data_with_max_samples_on_a_recipe_without_an_eval_split(tmp_path):
+    from grail_rl.models.tiny import ensure_tiny_model
+
+    ensure_tiny_model(tmp_path / "model")
+    rows = "".join(json.dumps(raw_row(participant_id=f"p{i}")) + "\n" for i in range(5))
+    (tmp_path / "train.jsonl").write_text(rows)
+    (tmp_path / "other.jsonl").write_text(rows)
+    text = BASE.replace("some/model", "./model").replace("{synthetic: {n: 100}}", "{train: [{path: train.jsonl}]}")
+    (tmp_path / "recipe.yaml").write_text(text + "trainer: {max_completion_length: 8}\n")
+    out = cli("evaluate", "recipe.yaml", "--base", "--data", "other.jsonl", "--max-samples", "2", cwd=tmp_path,
+              timeout=180)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads((tmp_path / "out" / "evaluations" / "base" / "eval" / "eval-other.json").read_text())
+    assert report["evaluated_rows"] == 2 and report["complete"]

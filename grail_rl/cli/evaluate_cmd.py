@@ -132,7 +132,7 @@ def plan_sets(loaded: Any, data: tuple[Path, ...], sets: list[str], trainer_args
             raise GrailError(f"--data: two files are named '{name}'; their reports would replace each other")
         # JSON is valid YAML, so the path needs no quoting of its own; the format is detected as for a recipe.
         overrides = [*sets, "data.eval=" + json.dumps([{"path": str(path.resolve())}])]
-        if loaded.recipe.data.train:  # the synthetic set (if any) only filled the eval split this replaces
+        if loaded.recipe.data.train and loaded.recipe.data.synthetic is not None:  # it only filled the eval split
             overrides.append("data.synthetic=null")
         with_file = load(loaded.path, overrides, trainer_args, loaded.plugins)
         plans.append(SetPlan(name, with_file, str(path), ceiling=False))
@@ -253,8 +253,10 @@ def evaluate(
         raise GrailError("--model and --base exclude each other: give one model to evaluate")
     from grail_rl.training.final_eval import EVAL_DIR
 
-    overrides = [*sets, *([f"data.max_eval_samples={max_samples}"] if max_samples is not None else [])]
-    loaded = load(recipe, overrides, list(ctx.args))
+    limit = [f"data.max_eval_samples={max_samples}"] if max_samples is not None else []
+    # With --data the sample limit belongs to each file's set (the recipe itself may have no eval split).
+    overrides = [*sets, *limit]
+    loaded = load(recipe, list(sets) if data else overrides, list(ctx.args))
     choice = choose_model(loaded, model_path, base, out)
     plans = plan_sets(loaded, data, overrides, list(ctx.args))
     stale = refuse_existing(choice.out / EVAL_DIR, [plan.name for plan in plans], overwrite)

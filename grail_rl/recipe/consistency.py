@@ -104,10 +104,11 @@ DEPENDENCIES: tuple[Dependency, ...] = (
 
 
 def _was_set(recipe: Any, loc: Loc) -> bool:
+    """The recipe (file or override) gave the field a value; writing ``null`` asks for nothing."""
     block: Any = recipe
     for part in loc[:-1]:
         block = getattr(block, str(part))
-    return loc[-1] in block.model_fields_set
+    return loc[-1] in block.model_fields_set and getattr(block, str(loc[-1])) is not None
 
 
 def ignored_settings(recipe: Any) -> list[tuple[Loc, str]]:

@@ -102,15 +102,34 @@ def same_file(a: Path, b: Path) -> bool:
 
 
 def refuse_existing_output(path: Path, what: str, *, overwrite: bool, inputs: tuple[Path, ...] = ()) -> None:
-    """Stop before a command replaces ``path``: always when it is one of ``inputs``, else unless ``overwrite``."""
+    """Stop before a command replaces ``path``: always when it is one of ``inputs``, a symbolic link, a folder
+    or a special file (a device, a FIFO: replacing ``/dev/null`` with a file would break the system), else
+    unless ``overwrite``."""
     for given in inputs:
         if same_file(path, given):
             raise GrailError(f"{what}: {path} is also the input; write the output to another file")
-    if path.exists() or path.is_symlink():
-        if path.is_dir() and not path.is_symlink():
+    if path.is_symlink():
+        raise GrailError(f"{what}: {path} is a symbolic link; give the path of a regular file")
+    if path.exists():
+        if path.is_dir():
             raise GrailError(f"{what}: {path} is a folder; give a file name")
+        kind = special_kind(os.stat(path).st_mode)
+        if kind is not None:
+            raise GrailError(f"{what}: {path} is {kind}; give the path of a regular file")
         if not overwrite:
             raise GrailError(f"{what}: {path} already exists; pass --overwrite to replace it, or choose another name")
+
+
+def ensure_writable_folder(folder: Path, what: str) -> Path:
+    """Create ``folder`` if needed and check a file can be written there, before any long work starts."""
+    probe = folder / f".grail-write-test-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise GrailError(f"{what}: cannot write in {folder}: {exc.strerror or exc}") from None
+    return folder
 
 
 @contextmanager
@@ -120,10 +139,13 @@ def atomic_output(path: Path, mode: str = "w", encoding: str | None = "utf-8") -
     On any error (a full disk, Ctrl-C) the temporary file is removed and ``path`` keeps what it held.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     # Not tempfile.mkstemp: its 0600 mode would stay on the renamed file; this one gets the usual umask.
     tmp = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:  # a read-only or missing place, a name too long, a file where a folder should be
+        raise GrailError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None) as fh:
             yield fh

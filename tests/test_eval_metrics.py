@@ -14,7 +14,7 @@ from grail_rl.evaluation.report import IncompleteEvaluationError, build_report, 
 def test_wilson_interval_matches_known_values():
     lo, hi = wilson_interval(8, 10)
     assert (round(lo, 4), round(hi, 4)) == (0.4902, 0.9433)
-    assert wilson_interval(0, 0) == (0.0, 0.0)
+    assert wilson_interval(0, 0) == (0.0, 1.0)  # no rows: nothing known
     lo, hi = wilson_interval(0, 20)
     assert lo == 0.0 and 0.16 < hi < 0.17
 

@@ -323,3 +323,137 @@ def test_evaluate_data_with_max_samples_on_a_recipe_without_an_eval_split(tmp_pa
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads((tmp_path / "out" / "evaluations" / "base" / "eval" / "eval-other.json").read_text())
     assert report["evaluated_rows"] == 2 and report["complete"]
+
+
+# --- a second adversarial review ---------------------------------------------------------------------
+
+
+def test_the_demo_never_replaces_a_folder_it_did_not_build(tmp_path):
+    from grail_rl.models.tiny import build_atomically
+
+    (tmp_path / "my-model").mkdir()
+    (tmp_path / "my-model" / "NOTES.txt").write_text("mine")
+    with pytest.raises(GrailError, match="is not a tiny model grail-rl built"):
+        build_atomically(tmp_path / "my-model", lambda staging: None, lambda: False)
+    assert (tmp_path / "my-model" / "NOTES.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "device"])
+def test_an_output_that_is_a_fifo_a_link_or_a_device_is_never_replaced(tmp_path, kind):
+    source = rendered_file(tmp_path / "val.jsonl")
+    target = tmp_path / "out.jsonl"
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "symlink":
+        (tmp_path / "real.jsonl").write_text("mine\n")
+        target.symlink_to(tmp_path / "real.jsonl")
+    else:
+        target = Path("/dev/null")
+    out = cli("data", "import-rendered", str(source), "--out", str(target), "--overwrite", cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    if kind == "fifo":
+        assert target.is_fifo()
+    elif kind == "symlink":
+        assert target.is_symlink() and (tmp_path / "real.jsonl").read_text() == "mine\n"
+    else:
+        assert target.is_char_device()
+
+
+@pytest.mark.parametrize("command", [["data", "synth", "--n", "20", "--out", "/proc/no-such-folder"],
+                                     ["data", "import-rendered", "val.jsonl", "--out", "/proc/x.jsonl"]])
+def test_an_unwritable_output_is_one_line_not_a_bug_report(tmp_path, command):
+    rendered_file(tmp_path / "val.jsonl")
+    out = cli(*command, cwd=tmp_path)
+    assert out.returncode == 2 and "cannot write" in out.stderr and "unexpected" not in out.stderr, out.stderr
+
+
+def test_a_users_readme_and_look_alike_files_survive_a_replacement(tmp_path):
+    from grail_rl.training.hub import write_model_card
+    from grail_rl.training.output_claim import claim_output_dir
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps({"format": "grail-rl run", "training_started": True, "recipe": {}}))
+    (out / "README.md").write_text("my notes")
+    for name in ("vocab.json", "tokenizer_notes.txt"):
+        (out / name).write_text("mine")
+    (out / "runs").mkdir()
+    (out / "runs" / "mine.txt").write_text("mine")
+    assert write_model_card(out / "README.md", {}, {}, hub_model_id=None) is False
+    claim = claim_output_dir(out, resume=False, overwrite=True)
+    claim.commit()
+    claim.release()
+    assert sorted(p.name for p in out.iterdir() if p.name != ".grail-lock") == [
+        "README.md", "runs", "tokenizer_notes.txt", "vocab.json",
+    ]  # fmt: skip
+    assert (out / "README.md").read_text() == "my notes"
+
+
+def test_rewards_that_are_not_lists_or_not_floats_are_faults():
+    import numpy as np
+
+    from grail_rl.plugins import RewardFunction
+    from grail_rl.rewards import GuardedReward
+
+    class Odd(RewardFunction):
+        """Returns whatever it is told."""
+
+        name = "odd"
+        value: object = None
+
+        def __call__(self, completions, **kwargs):
+            return Odd.value
+
+    guarded = GuardedReward(Odd(), plugin="p", on_fault="abstain")
+    for value, expected in ((np.array(0.5), [None, None]), ([10**400, 1.0], [None, 1.0])):
+        Odd.value = value
+        assert guarded(["a", "b"]) == expected  # faults that abstain, never an escaping TypeError/OverflowError
+
+
+def test_the_synthetic_cache_holding_other_sets_is_not_a_change(tmp_path):
+    from grail_rl.training.resume import input_changes, input_fingerprints
+
+    (tmp_path / "cache" / "n100-seed0").mkdir(parents=True)
+    (tmp_path / "cache" / "n100-seed0" / "train.jsonl").write_text("{}\n")
+    resolved = {"data": {"synthetic": {"n": 100, "seed": 0, "cache_dir": str(tmp_path / "cache")}}}
+    recorded = input_fingerprints(resolved)
+    (tmp_path / "cache" / "n60-seed3").mkdir()  # another recipe's set in the same cache
+    (tmp_path / "cache" / "n60-seed3" / "train.jsonl").write_text("{}\n")
+    assert input_changes(recorded, resolved) == []
+
+
+def test_huge_numbers_in_a_recipe_are_one_line_and_huge_weights_normalise(tmp_path):
+    from grail_rl.rewards.weights import normalise_weights
+
+    (tmp_path / "recipe.yaml").write_text(BASE)
+    out = cli("validate", "recipe.yaml", "--set", "trainer.learning_rate=" + "9" * 5000, cwd=tmp_path)
+    assert out.returncode == 2 and "unexpected" not in out.stderr and "invalid YAML" in out.stderr
+    assert normalise_weights([1e308, 1e308]) == [0.5, 0.5]
+
+
+def test_an_audit_with_no_valid_rows_is_not_a_clean_audit(tmp_path):
+    (tmp_path / "bad.jsonl").write_text('{"issue": "x", "slate_items": []}\n')
+    out = cli("data", "audit", "bad.jsonl", "--fail-on-leak", cwd=tmp_path)
+    assert out.returncode == 2 and "no valid rows to audit" in out.stderr
+
+
+def test_resume_of_a_typo_folder_creates_nothing(tmp_path):
+    from grail_rl.training.output_claim import claim_output_dir
+
+    with pytest.raises(GrailError, match="does not exist, so it holds no run to resume"):
+        claim_output_dir(tmp_path / "rusn" / "demo", resume=True, overwrite=False)
+    assert not (tmp_path / "rusn").exists()
+
+
+def test_ctrl_c_during_the_evaluation_after_training_points_to_evaluate(tmp_path):
+    from types import SimpleNamespace
+
+    from grail_rl.training.run import _record_end
+
+    out = tmp_path / "out"
+    (out / "final").mkdir(parents=True)
+    (out / "run.json").write_text(json.dumps({"format": "grail-rl run", "status": "trained", "training_started": True}))
+    loaded = SimpleNamespace(path=tmp_path / "recipe.yaml")
+    _record_end(out, loaded, KeyboardInterrupt(), SimpleNamespace(state=SimpleNamespace(global_step=4)))
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "interrupted" and "grail-rl evaluate" in run["next"] and "--resume" not in run["next"]

@@ -12,7 +12,8 @@ import click
 
 from grail_rl.cli.output import echo_json, json_option
 from grail_rl.data.drops import DropReport
-from grail_rl.files import refuse_existing_output
+from grail_rl.errors import GrailError
+from grail_rl.files import ensure_writable_folder, refuse_existing_output
 
 _FORMATS = click.Choice(["auto", "jsonl", "parquet", "csv", "arrow", "rendered"])
 
@@ -46,6 +47,11 @@ def audit(data_path: Path, fmt: str, split: str | None, as_json: bool, fail_on_l
     rows = read_source(source, "audit", 0, drops)
     drops.kept = len(rows)
     report = audit_rows(rows.take(list(range(len(rows)))))
+    if not report.rows:  # 0 % rates and "ok" would read as a clean audit
+        if not as_json:
+            _echo_lines(drops.lines(), err=True)
+        raise GrailError(f"{data_path}: no valid rows to audit (read {drops.read}, dropped {drops.dropped}); "
+                         "the drop reasons say why")  # fmt: skip
     if as_json:
         echo_json({"data": str(data_path), **report.as_dict(), "drops": drops.as_dict()})
     else:
@@ -73,6 +79,7 @@ def import_rendered_cmd(file: Path, out: Path | None, no_check: bool, overwrite:
     detect_format(file, "jsonl")  # a FIFO or a device is refused before anything is written
     out = out or Path.cwd() / f"{file.stem}.rows.jsonl"
     refuse_existing_output(out, "--out", overwrite=overwrite, inputs=(file,))
+    ensure_writable_folder(out.parent, "--out")
     summary = import_rendered(file, out, check=not no_check)
     if as_json:
         echo_json(summary.as_dict(), ensure_ascii=False)
@@ -99,8 +106,11 @@ def synth(n: int, seed: int, out: Path, overwrite: bool, as_json: bool) -> None:
     the ideal predictor, the choice model's own best guess, on the validation split)."""
     from grail_rl.data.synth import SET_FILES, generate
 
+    if out.exists() and not out.is_dir():
+        raise GrailError(f"--out: {out} is a file; give a folder")
     for name in SET_FILES:
         refuse_existing_output(out / name, "--out", overwrite=overwrite)
+    ensure_writable_folder(out, "--out")
     summary = generate(n, seed, out)
     if as_json:
         echo_json(summary.as_dict())

@@ -27,6 +27,7 @@ import click
 
 from grail_rl.cli.validate import recipe_options
 from grail_rl.errors import GrailError
+from grail_rl.files import ensure_writable_folder
 from grail_rl.training.run_folder import EVALUATIONS_DIR
 
 BASE_LABEL = "base"
@@ -260,6 +261,7 @@ def evaluate(
     choice = choose_model(loaded, model_path, base, out)
     plans = plan_sets(loaded, data, overrides, list(ctx.args))
     stale = refuse_existing(choice.out / EVAL_DIR, [plan.name for plan in plans], overwrite)
+    ensure_writable_folder(choice.out / EVAL_DIR, "--out" if out is not None else "output.dir")  # before loading
     reports = run_evaluation(loaded, choice, plans, stale)
     print_reports(reports, choice.out / EVAL_DIR)
 

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from grail_rl.files import atomic_output, write_json_atomically
+from grail_rl.files import atomic_output, ensure_writable_folder, write_json_atomically
 
 ALIGN = 2.0
 POSITION = (0.6, 0.3, 0.1, 0.0, -0.1)
@@ -178,8 +178,7 @@ def generate(n: int, seed: int, out_dir: str | Path) -> SynthSummary:
     """Write ``train.jsonl``, ``validation.jsonl`` and ``summary.json`` (about ``n`` rows in all) into ``out_dir``."""
     rng = random.Random(seed)
     catalogues = {issue: _catalogue(rng, issue) for issue in ISSUES}
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_writable_folder(Path(out_dir), "synthetic data folder")
     counts = {"train": 0, "validation": 0}
     hits = expected = chance = 0.0
     k = 0

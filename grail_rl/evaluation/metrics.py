@@ -40,9 +40,9 @@ class Prediction:
 
 
 def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
-    """The Wilson score interval of a proportion (0, 0 for n = 0)."""
+    """The Wilson score interval of a proportion; with no rows it is (0, 1): nothing is known."""
     if n <= 0:
-        return (0.0, 0.0)
+        return (0.0, 1.0)
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom

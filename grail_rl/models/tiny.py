@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from grail_rl.errors import GrailError
+
 MARKER = "grail_tiny_model.json"
 
 CHATML_TEMPLATE = (
@@ -187,6 +189,12 @@ def build_atomically(path: Path, build: Callable[[Path], object], done: Callable
     """
     if done():
         return path
+    if path.exists() and not (path.is_dir() and (path / MARKER).is_file()):
+        # Only a folder grail-rl built (it carries the marker) is ever replaced: anything else is the user's.
+        raise GrailError(
+            f"{path} exists and is not a tiny model grail-rl built; the demo builds its model there and would "
+            "replace it. Give the demo a cache folder of its own (--cache DIR) or remove it yourself"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.building-", dir=path.parent))
     try:

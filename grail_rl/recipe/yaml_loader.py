@@ -79,6 +79,8 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
         data = None if node is None else _build(loader, node, (), lines, _Budget(source))
     except RecursionError:
         raise RecipeError([f"{source}: invalid YAML: nested too deeply"]) from None
+    except ValueError as exc:  # e.g. an integer with thousands of digits, which Python refuses to convert
+        raise RecipeError([f"{source}: invalid YAML: {' '.join(str(exc).split())[:160]}"]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source

@@ -52,8 +52,11 @@ def bad_value(value: Any) -> str | None:
     # numbers.Real takes numpy's scalars too; a bool is a number to Python but never a reward.
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return f"a {type(value).__name__}, not a number"
-    if not math.isfinite(value):
-        return "not finite"
+    try:
+        if not math.isfinite(value):
+            return "not finite"
+    except (OverflowError, ValueError, TypeError):  # an int too large for a float, an odd Real subclass
+        return "not representable as a float"
     if abs(value) > MAX_ABS_REWARD:
         return f"larger than {MAX_ABS_REWARD:.0e} in magnitude (TRL's float32 advantages would overflow)"
     return None

@@ -111,7 +111,13 @@ class GuardedReward:
                 Fault(f"returned a {type(values).__name__} instead of a list of numbers", None, {}),
                 None,
             )
-        values = list(values)
+        try:
+            values = list(values)  # a 0-d array has __len__ and __iter__ but raises here
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            return [], Fault(f"returned a {type(values).__name__} that is not a list ({describe_exception(exc)})",
+                             None, {}), exc  # fmt: skip
         if len(values) != n:  # the plugin's copy may have changed length; the batch has not
             return (
                 [],

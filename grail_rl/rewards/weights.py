@@ -32,9 +32,11 @@ def normalise_weights(weights: Sequence[float], expected: int | None = None) -> 
         if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight):
             raise RewardWeightError(f"reward weight #{i + 1} must be a finite number, got {weight!r}")
     clipped = [max(0.0, float(w)) for w in values]
-    total = math.fsum(clipped)
-    if total <= 0.0:
+    top = max(clipped)
+    if top <= 0.0:
         raise RewardWeightError(
             f"all reward weights are 0 after clipping negatives to 0 ({values}): nothing would be learned"
         )
-    return [w / total for w in clipped]
+    scaled = [w / top for w in clipped]  # the sum of huge weights (1e308 twice) would overflow; ratios do not
+    total = math.fsum(scaled)
+    return [w / total for w in scaled]

@@ -80,8 +80,14 @@ def resolve_resume(output_dir: str | Path, resume: str | bool | None) -> Path | 
     if not path.is_dir():
         raise CheckpointError(f"--resume {path}: no such checkpoint folder")
     if not is_complete(path):
+        if (path / MARKER).is_file() and read_marker(path).get("final"):
+            raise CheckpointError(
+                f"--resume {path}: this is the run's final model, not a checkpoint (it has no trainer state to "
+                "resume from); give a checkpoint-N folder"
+            )
+        missing = MARKER if not (path / MARKER).is_file() else "trainer_state.json"
         raise CheckpointError(
-            f"--resume {path}: not a complete grail-rl checkpoint (no {MARKER}); it may be half-written"
+            f"--resume {path}: not a complete grail-rl checkpoint (no {missing}); it may be half-written"
         )
     problem = checkpoint_problem(path)
     if problem is not None:

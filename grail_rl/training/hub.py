@@ -164,5 +164,15 @@ def _cell(value: Any) -> str:
 
 def write_model_card(
     readme: Path, recipe: dict[str, Any], metrics: dict[str, Any], *, hub_model_id: str | None
-) -> None:
+) -> bool:
+    """Write (or refresh) grail-rl's card at ``readme``; a README.md that is not grail-rl's card (the user's
+    own notes) is left as it is, and False says so."""
+    if readme.exists():
+        try:
+            ours = CARD_MARK in readme.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            ours = False
+        if not ours:
+            return False
     write_text_atomically(readme, model_card(recipe, metrics, hub_model_id=hub_model_id))
+    return True

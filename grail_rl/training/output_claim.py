@@ -4,7 +4,7 @@ earlier run only once the new one has started.
 - A folder is a grail-rl run only by grail-rl's own marker (``run.json`` written by grail-rl, see
   :func:`grail_rl.training.run_folder.read_run`); a ``checkpoint-*`` name proves nothing. A non-empty folder
   without the marker is never touched, whatever the recipe says. Inside a run folder, only what a run
-  writes (:data:`RUN_NAMES`) is ever moved or deleted: a file of the user's own beside it stays.
+  writes (:func:`is_run_entry`) is ever moved or deleted: a file of the user's own beside it stays.
 - ``evaluations/`` (written by ``grail-rl evaluate`` for the base model or other folders) and the lock file
   do not count: the base model can be measured before training.
 - A run that failed before training began (its ``run.json`` never recorded ``training_started``, and it has
@@ -37,16 +37,24 @@ DISCARD = ".grail-replaced.discard"  # the replaced run being deleted (renamed f
 SET_ASIDE_DONE = ".complete"  # written once every entry of the old run is in SET_ASIDE
 # Entries that belong to no run: they stay where they are through a replacement.
 NOT_THE_RUN = frozenset({LOCK_FILE, SET_ASIDE, DISCARD, EVALUATIONS_DIR})
-# What a run writes at the top of its folder: grail-rl's files, and what the Trainer copies there when it
-# pushes to the hub (the model, the tokenizer, its arguments) or logs to TensorBoard (runs/). Only these
-# are ever moved or deleted; a file of the user's own beside a run stays where it is.
+# What a run writes at the top of its folder. Only these are ever moved or deleted; a file of the user's own
+# beside a run stays where it is. grail-rl's own files:
 RUN_NAMES = (
     "run.json", "recipe.resolved.json", "train.log", "metrics.jsonl", "completions", "final", "eval",
-    "drop_report_*.json", "reward_faults", ".staging", ".grail-write-test-*", "README.md", "runs",
-    "training_args.bin", "config.json", "generation_config.json", "*.safetensors", "*.safetensors.index.json",
-    "pytorch_model*.bin", "adapter_config.json", "adapter_model.*", "tokenizer*", "special_tokens_map.json",
-    "chat_template.jinja", "vocab.json", "merges.txt", "added_tokens.json",
+    "drop_report_*.json", "reward_faults", ".staging", ".grail-write-test-*",
 )  # fmt: skip
+# ... what the Trainer copies to the top when the run pushes to the hub (the model, its tokenizer, its
+# arguments): these names count as the run's only when its recipe pushed ...
+HUB_NAMES = (
+    "config.json", "generation_config.json", "model.safetensors", "model-*-of-*.safetensors",
+    "model.safetensors.index.json", "pytorch_model*.bin", "adapter_config.json", "adapter_model.safetensors",
+    "adapter_model.bin", "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json",
+    "chat_template.jinja", "vocab.json", "merges.txt", "added_tokens.json", "training_args.bin",
+)  # fmt: skip
+# ... TensorBoard's folder, only when the recipe reported to TensorBoard; and README.md only when it is
+# grail-rl's model card.
+TENSORBOARD_DIR = "runs"
+MODEL_CARD = "README.md"
 _CHECKPOINT = re.compile(r"^checkpoint-\d+$")
 
 
@@ -61,13 +69,38 @@ def visible_entries(path: Path) -> list[Path]:
     return sorted(child for child in path.iterdir() if child.name not in NOT_THE_RUN)
 
 
-def is_run_entry(entry: Path) -> bool:
-    return bool(_CHECKPOINT.match(entry.name)) or any(fnmatch.fnmatchcase(entry.name, p) for p in RUN_NAMES)
+def _matches(name: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def is_model_card(path: Path) -> bool:
+    """README.md written by grail-rl (it carries grail-rl's mark), not a user's notes."""
+    from grail_rl.training.hub import CARD_MARK
+
+    try:
+        with path.open("rb") as fh:
+            return CARD_MARK.encode() in fh.read(4 * 1024 * 1024)
+    except OSError:
+        return False
+
+
+def is_run_entry(entry: Path, record: dict | None) -> bool:
+    """Whether the run recorded in ``record`` (its run.json) wrote ``entry``."""
+    name = entry.name
+    if _CHECKPOINT.match(name) or _matches(name, RUN_NAMES):
+        return True
+    recipe = (record or {}).get("recipe") or {}
+    if name == MODEL_CARD:
+        return entry.is_file() and is_model_card(entry)
+    if name == TENSORBOARD_DIR:
+        return "tensorboard" in ((recipe.get("logging") or {}).get("report_to") or [])
+    return bool((recipe.get("hub") or {}).get("push_to_hub")) and _matches(name, HUB_NAMES)
 
 
 def run_entries(path: Path) -> list[Path]:
-    """What a run owns at the top of ``path`` (see :data:`RUN_NAMES`); anything else is the user's."""
-    return [entry for entry in visible_entries(path) if is_run_entry(entry)]
+    """What the run recorded in ``path`` owns at its top (see :data:`RUN_NAMES`); anything else is the user's."""
+    record = read_run(path)
+    return [entry for entry in visible_entries(path) if is_run_entry(entry, record)]
 
 
 def _checkpoint_evaluations(path: Path) -> list[Path]:
@@ -131,6 +164,8 @@ def claim_output_dir(path: Path, *, resume: bool, overwrite: bool) -> OutputClai
     if path.exists() and not path.is_dir():
         raise OutputFolderError(f"output.dir: {path} is a file, not a folder")
     _refuse_foreign(path)  # before anything is created in it
+    if resume and not path.is_dir():
+        raise OutputFolderError(f"--resume: {path} does not exist, so it holds no run to resume (a typo in output.dir?)")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -81,10 +81,14 @@ def fingerprint(path: Path) -> str:
 def input_fingerprints(resolved: dict[str, Any]) -> dict[str, dict[str, str]]:
     """recipe field -> {path, fingerprint} for every absolute path in the recipe that exists (not output.*)."""
     found = {}
+    synthetic = (resolved.get("data") or {}).get("synthetic") or {}
     for field_path, value in flatten(resolved).items():
         if field_path.startswith("output.") or not isinstance(value, str) or not value.startswith("/"):
             continue
         path = Path(value)
+        if field_path == "data.synthetic.cache_dir":  # the cache holds other sets too: only this one counts
+            path = path / f"n{synthetic.get('n')}-seed{synthetic.get('seed')}"
+            value = str(path)
         try:
             if path.is_file() or path.is_dir():
                 found[field_path] = {"path": value, "fingerprint": fingerprint(path)}

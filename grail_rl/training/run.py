@@ -482,8 +482,15 @@ def _record_end(output_dir: Path, loaded: Any, exc: BaseException, trainer: Any)
     else:
         error = describe_exception(exc).splitlines()[0][:500]
     found = complete_checkpoints(output_dir)
-    began = trainer is not None and bool((read_run(output_dir) or {}).get("training_started"))
-    if found:
+    record = read_run(output_dir) or {}
+    began = trainer is not None and bool(record.get("training_started"))
+    if record.get("status") == "trained" and (output_dir / "final").exists():
+        # Stopped during the evaluation after training: the model is saved; only the evaluation is missing.
+        hint = (
+            f"training is complete and final/ is saved; evaluate it with: grail-rl evaluate {loaded.path} "
+            "--overwrite (a partial report may be in the way)"
+        )
+    elif found:
         hint = f"resume from {found[-1].name} with: grail-rl train {loaded.path} --resume"
     elif not began:
         hint = f"training had not begun; fix the problem and run grail-rl train {loaded.path} again (the folder is reused)"

@@ -19,6 +19,7 @@ The class is created on first use so importing this module does not import TRL (
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from typing import Any
 from grail_rl.training.checkpoints import save_atomically
 from grail_rl.training.hub import hidden_from_hub, uploads_ignoring, write_model_card
 from grail_rl.training.samples import write_samples
+
+logger = logging.getLogger("grail_rl.training")
 
 
 @cache
@@ -76,9 +79,11 @@ def trainer_class() -> type:
             if not self.is_world_process_zero():
                 return
             recipe, metrics = self._grail_card or ({}, {})
-            write_model_card(
-                Path(self.args.output_dir) / "README.md", recipe, metrics, hub_model_id=self.args.hub_model_id
-            )
+            readme = Path(self.args.output_dir) / "README.md"
+            if not write_model_card(readme, recipe, metrics, hub_model_id=self.args.hub_model_id):
+                if not getattr(self, "_grail_card_warned", False):
+                    logger.warning("%s is not grail-rl's model card: left as it is, no card written", readme)
+                    self._grail_card_warned = True
 
         def _issue_warnings_after_load(self, load_result: Any) -> None:
             # Tied weights (lm_head = the input embeddings) are saved once; loading a checkpoint then lists

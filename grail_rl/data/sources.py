@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from grail_rl.data.schema import RowDropped, parse_json_text
-from grail_rl.errors import GrailError
+from grail_rl.errors import GrailError, describe_exception
 from grail_rl.files import check_readable_path
 
 Record = Mapping[str, Any] | RowDropped
@@ -189,17 +189,12 @@ def _iter_parquet(path: Path) -> Iterator[tuple[int, Record]]:
             batch = next(batches, None)
             records = batch.to_pylist() if batch is not None else None
         except (pa.ArrowException, OSError, UnicodeDecodeError, ValueError) as exc:
-            raise GrailError(f"{path}: cannot read the Parquet data after row {n} ({_short_error(exc)})") from None
+            raise GrailError(f"{path}: cannot read the Parquet data after row {n} ({describe_exception(exc)[:200]})") from None
         if records is None:
             return
         for record in records:
             n += 1
             yield n, record
-
-
-def _short_error(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:160]}" if text else type(exc).__name__
 
 
 def _rows_of(dataset: Any, where: str) -> Iterator[tuple[int, Record]]:
@@ -211,7 +206,7 @@ def _rows_of(dataset: Any, where: str) -> Iterator[tuple[int, Record]]:
         try:
             batch = next(batches, None)
         except (pa.ArrowException, OSError, UnicodeDecodeError, ValueError) as exc:
-            raise GrailError(f"{where}: cannot read the data after row {n} ({_short_error(exc)})") from None
+            raise GrailError(f"{where}: cannot read the data after row {n} ({describe_exception(exc)[:200]})") from None
         if batch is None:
             return
         keys = list(batch)
@@ -226,7 +221,7 @@ def _iter_saved(path: Path, split: str | None) -> Iterator[tuple[int, Record]]:
     try:
         loaded = datasets.load_from_disk(str(path))
     except Exception as exc:  # noqa: BLE001 - a broken folder fails in many ways inside datasets and pyarrow
-        raise GrailError(f"{path}: not a readable folder saved by datasets.save_to_disk ({_short_error(exc)})") from None
+        raise GrailError(f"{path}: not a readable folder saved by datasets.save_to_disk ({describe_exception(exc)[:200]})") from None
     if isinstance(loaded, datasets.DatasetDict):
         if split is None or split not in loaded:
             raise GrailError(f"{path}: holds splits {', '.join(loaded)}; set split: to one of them")

@@ -95,6 +95,15 @@ def resolve_resume(output_dir: str | Path, resume: str | bool | None) -> Path | 
     return path
 
 
+def read_trainer_state(checkpoint: Path) -> dict[str, Any]:
+    """The checkpoint's ``trainer_state.json`` (empty when unreadable)."""
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
 def read_marker(checkpoint: Path) -> dict[str, Any]:
     """The checkpoint's marker (empty when unreadable)."""
     try:

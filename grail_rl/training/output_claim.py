@@ -27,6 +27,7 @@ import shutil
 from pathlib import Path
 
 from grail_rl.errors import GrailError
+from grail_rl.files import ensure_writable_folder
 from grail_rl.training.folder_lock import LOCK_FILE, FolderLock
 from grail_rl.training.run_folder import EVALUATIONS_DIR, read_run
 
@@ -172,7 +173,7 @@ def claim_output_dir(path: Path, *, resume: bool, overwrite: bool) -> OutputClai
         raise OutputFolderError(f"output.dir: cannot create {path}: {exc.strerror}") from None
     claim = OutputClaim(path, FolderLock(path).acquire())
     try:
-        _check_writable(path)
+        ensure_writable_folder(path, "output.dir")  # one line now, not at the first checkpoint
         _recover(path)
         _prepare(claim, resume=resume, overwrite=overwrite)
     except BaseException:
@@ -180,16 +181,6 @@ def claim_output_dir(path: Path, *, resume: bool, overwrite: bool) -> OutputClai
         claim.release()
         raise
     return claim
-
-
-def _check_writable(path: Path) -> None:
-    """A folder the run cannot write into stops here, in one line, not at the first checkpoint."""
-    probe = path / f".grail-write-test-{os.getpid()}"
-    try:
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise OutputFolderError(f"output.dir: cannot write in {path}: {exc.strerror}") from None
 
 
 def _refuse_foreign(path: Path) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from grail_rl.errors import GrailError
-from grail_rl.training.checkpoints import read_marker, resolve_resume
+from grail_rl.training.checkpoints import read_marker, read_trainer_state, resolve_resume
 from grail_rl.training.run_folder import read_run
 
 # Fields that say how to treat the folder, not how to train: a change to them is not a change of the run.
@@ -166,13 +166,6 @@ def recorded_identity(
     return run.get("recipe"), plugins, {}
 
 
-def _state(checkpoint: Path) -> dict[str, Any]:
-    try:
-        return json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
 def refuse_if_complete(output_dir: Path, loaded: Any, *, accept_changes: bool) -> None:
     """Raise :class:`RunComplete` for a run recorded as completed, before anything in it is touched."""
     run = read_run(output_dir) or {}
@@ -198,7 +191,7 @@ def plan_resume(output_dir: Path, resume: str | bool, loaded: Any, *, accept_cha
             f"was trained with:\n{shown}{more}\nresume with the same recipe, or pass --accept-recipe-changes to "
             "continue with the new values (they are recorded in run.json)"
         )
-    state = _state(checkpoint) if checkpoint is not None else {}
+    state = read_trainer_state(checkpoint) if checkpoint is not None else {}
     target = loaded.recipe.trainer.max_steps if loaded.recipe.trainer.max_steps > 0 else state.get("max_steps")
     step = state.get("global_step")
     if isinstance(step, int) and isinstance(target, int) and step >= target and (output_dir / "final").exists():

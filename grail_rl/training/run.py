@@ -15,7 +15,6 @@ way to resume.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -443,10 +442,9 @@ def _train(
 
 def reached_last_step(checkpoint: Path, recipe: Any) -> bool:
     """The checkpoint is at (or past) the run's last step: there is nothing left to train."""
-    try:
-        state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
+    from grail_rl.training.checkpoints import read_trainer_state
+
+    state = read_trainer_state(checkpoint)
     target = recipe.trainer.max_steps if recipe.trainer.max_steps > 0 else state.get("max_steps")
     step = state.get("global_step")
     return isinstance(step, int) and isinstance(target, int) and target > 0 and step >= target

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from grail_rl.plugins import manager
-from grail_rl.plugins.manager import BUILTIN_DISTRIBUTION, Plugins, load_plugins
+from grail_rl.plugins.manager import Plugins, load_plugins
 from grail_rl.plugins.registry import PluginSource
 
 
@@ -36,8 +36,8 @@ def isolated_plugins(*plugins: Any, builtins: bool = True, names: Sequence[str] 
         for i, obj in enumerate(plugins)
     ]
     return load_plugins(
-        use_entry_points=builtins,
-        distributions={BUILTIN_DISTRIBUTION},
+        builtins=builtins,
+        use_entry_points=False,
         extra=extra,
         blocked=(),
         with_test_registrations=False,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from grail_rl.errors import UnknownPluginError
-from grail_rl.plugins import PluginConfig, RewardFunction
+from grail_rl.plugins import PluginConfig, RewardFunction, hookspecs
 from grail_rl.plugins.manager import load_plugins
 from grail_rl.plugins.registry import PluginSource
 from grail_rl.testing import isolated_plugins
@@ -13,7 +13,7 @@ from tests.plugin_doubles import ConstantReward, make_plugin, reward_plugin
 
 
 def _load(*plugins):
-    return load_plugins(use_entry_points=False, extra=[(p, PluginSource(p.__name__)) for p in plugins], blocked=())
+    return load_plugins(builtins=False, use_entry_points=False, extra=[(p, PluginSource(p.__name__)) for p in plugins], blocked=())
 
 
 def test_a_plugin_registers_its_rewards_with_provenance():
@@ -100,7 +100,7 @@ def test_a_failing_plugin_leaves_nothing_half_registered():
 
 def test_blocked_plugins_are_skipped(monkeypatch):
     monkeypatch.setenv("GRAIL_RL_BLOCK_PLUGINS", "good, other")
-    plugins = load_plugins(use_entry_points=False, extra=[(reward_plugin("good", ConstantReward), PluginSource("good"))])
+    plugins = load_plugins(builtins=False, use_entry_points=False, extra=[(reward_plugin("good", ConstantReward), PluginSource("good"))])
     assert plugins.blocked == ["good"]
     assert len(plugins.rewards) == 0
 
@@ -121,3 +121,35 @@ def test_isolated_plugins_ignore_other_registrations(register_plugin):
     register_plugin(reward_plugin("elsewhere", ConstantReward))
     assert "constant" not in isolated_plugins().rewards
     assert "constant" in isolated_plugins(reward_plugin("mine", ConstantReward)).rewards
+
+
+def test_builtins_are_registered_by_import_without_any_entry_point():
+    # No entry points at all (as in a source tree without install metadata): the built-ins are still there,
+    # registered through the same path as third-party plugins, with grail-rl as their distribution.
+    from grail_rl import __version__
+
+    plugins = load_plugins(use_entry_points=False, blocked=())
+    assert "accuracy" in plugins.rewards and "options" in plugins.prompt_sections
+    spec = plugins.rewards.get("accuracy")
+    assert (spec.source.plugin, spec.source.distribution, spec.source.version) == (
+        "builtin_rewards", "grail-rl", __version__,
+    )
+    assert {p.name for p in plugins.loaded} >= {"builtin_rewards", "builtin_sections"}
+
+
+def test_builtins_can_be_left_out_or_blocked():
+    assert len(load_plugins(builtins=False, use_entry_points=False, blocked=()).rewards) == 0
+    blocked = load_plugins(use_entry_points=False, blocked=["builtin_rewards"])
+    assert "accuracy" not in blocked.rewards and "options" in blocked.prompt_sections
+    assert "builtin_rewards" in blocked.blocked
+
+
+def test_every_kind_has_its_hook_registry_and_listing_command():
+    from grail_rl.cli.main import LAZY_COMMANDS
+    from grail_rl.plugins.kinds import KINDS
+
+    plugins = load_plugins(use_entry_points=False, blocked=())
+    for kind in KINDS:
+        assert hasattr(hookspecs, kind.hook)
+        assert plugins.registry(kind.key) is getattr(plugins, kind.attribute)
+        assert kind.list_command in LAZY_COMMANDS

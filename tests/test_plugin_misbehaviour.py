@@ -76,7 +76,7 @@ def test_validate_json_prints_its_errors_as_json(tmp_path):
 
 def test_sys_exit_in_a_hook_is_a_plugin_failure():
     plugin = make_plugin("exits_in_hook", register_rewards=lambda register: sys.exit(3))
-    plugins = load_plugins(use_entry_points=False, extra=[(plugin, PluginSource("exits_in_hook"))], blocked=())
+    plugins = load_plugins(builtins=False, use_entry_points=False, extra=[(plugin, PluginSource("exits_in_hook"))], blocked=())
     [failure] = plugins.failures
     assert failure.plugin == "exits_in_hook" and "called sys.exit(3)" in failure.error
 
@@ -148,7 +148,7 @@ class Huge(RewardFunction):
 
 
 def _build(*classes, on_fault="stop", fault_dir=None):
-    plugins = load_plugins(use_entry_points=False, extra=[(reward_plugin("doubles", *classes), PluginSource("doubles"))],
+    plugins = load_plugins(builtins=False, use_entry_points=False, extra=[(reward_plugin("doubles", *classes), PluginSource("doubles"))],
                            blocked=())  # fmt: skip
     entries = [(plugins.rewards.get(cls.name), None, 1.0, on_fault) for cls in classes]
     return build_reward_functions(entries, fault_dir=fault_dir)[0]

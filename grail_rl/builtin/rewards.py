@@ -1,6 +1,6 @@
 """The built-in reward plugins, registered through the same hook a third-party plugin implements.
 
-Published as the entry point ``builtin_rewards`` of the ``grail_rl`` group (see ``pyproject.toml``).
+Listed as ``builtin_rewards`` in :data:`grail_rl.builtin.BUILTIN_PLUGINS`.
 The rewards themselves live in :mod:`grail_rl.rewards`; docs/rewards.md describes each one.
 """
 

@@ -1,7 +1,7 @@
 """Built-in prompt sections, registered through the same hook a third-party section plugin uses.
 
 The implementations live in :mod:`grail_rl.prompts.sections`; this module only publishes them
-(entry point ``builtin_sections`` of the ``grail_rl`` group).
+(``builtin_sections`` in :data:`grail_rl.builtin.BUILTIN_PLUGINS`).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from grail_rl.cli.output import echo_json, json_option
+from grail_rl.plugins.kinds import KINDS, PluginKind
 from grail_rl.plugins.manager import Plugins, load_plugins
 from grail_rl.plugins.registry import PluginSpec
 
@@ -72,18 +73,17 @@ def _list(kind: str, as_json: bool) -> None:
 _json_option = json_option("Print JSON instead of a table.")
 
 
-def _listing_command(command_name: str, kind: str, what: str) -> click.Command:
-    @click.command(command_name, help=f"List the installed {what} plugins and their options.")
+def _listing_command(kind: PluginKind) -> click.Command:
+    @click.command(kind.list_command, help=f"List the installed {kind.label} plugins and their options.")
     @_json_option
     def command(as_json: bool) -> None:
-        _list(kind, as_json)
+        _list(kind.key, as_json)
 
     return command
 
 
-list_rewards = _listing_command("list-rewards", "reward", "reward")
-list_sections = _listing_command("list-sections", "prompt_section", "prompt-section")
-list_discriminators = _listing_command("list-discriminators", "discriminator", "discriminator")
+# One command per kind of plugin (list-rewards, list-sections, list-discriminators), by command name.
+LISTING_COMMANDS: dict[str, click.Command] = {kind.list_command: _listing_command(kind) for kind in KINDS}
 
 
 @click.command("plugins")

@@ -16,14 +16,14 @@ import click
 from grail_rl import __version__
 from grail_rl.cli.output import echo_error_json, json_mode
 from grail_rl.errors import GrailError, describe_exception
+from grail_rl.plugins.kinds import KINDS
 
 DEBUG_ENV = "GRAIL_RL_DEBUG"
 
-# command name -> "module:attribute"; imported only when the command runs (or --help lists it).
+# command name -> "module:attribute" (or "module:attribute[key]" for a dict of commands); imported only when
+# the command runs (or --help lists it).
 LAZY_COMMANDS: dict[str, str] = {
-    "list-rewards": "grail_rl.cli.listing:list_rewards",
-    "list-sections": "grail_rl.cli.listing:list_sections",
-    "list-discriminators": "grail_rl.cli.listing:list_discriminators",
+    **{kind.list_command: f"grail_rl.cli.listing:LISTING_COMMANDS[{kind.list_command}]" for kind in KINDS},
     "plugins": "grail_rl.cli.listing:plugins_command",
     "validate": "grail_rl.cli.validate:validate",
     "data": "grail_rl.cli.data_cmds:data",
@@ -43,7 +43,9 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in LAZY_COMMANDS:
             module_name, attr = LAZY_COMMANDS[cmd_name].split(":")
-            return getattr(importlib.import_module(module_name), attr)
+            attr, _, key = attr.partition("[")
+            found = getattr(importlib.import_module(module_name), attr)
+            return found[key.rstrip("]")] if key else found
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:

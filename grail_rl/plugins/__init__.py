@@ -2,10 +2,12 @@
 
 from grail_rl.plugins.base import Discriminator, PluginConfig, PromptSection, RewardFunction
 from grail_rl.plugins.hookspecs import hookimpl
+from grail_rl.plugins.kinds import KINDS, PluginKind
 from grail_rl.plugins.manager import PluginFailure, Plugins, load_plugins
-from grail_rl.plugins.registry import PluginKind, PluginSpec, Registry
+from grail_rl.plugins.registry import PluginSpec, Registry
 
 __all__ = [
+    "KINDS",
     "Discriminator",
     "PluginConfig",
     "PluginFailure",

@@ -84,10 +84,3 @@ class Discriminator(_Plugin):
     @abc.abstractmethod
     def load(self, directory: Path) -> None:
         """Restore the state written by :meth:`save`."""
-
-
-PLUGIN_BASES: dict[str, type[_Plugin]] = {
-    "reward": RewardFunction,
-    "prompt_section": PromptSection,
-    "discriminator": Discriminator,
-}

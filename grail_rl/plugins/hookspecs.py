@@ -1,6 +1,7 @@
 """The hooks a grail-rl plugin can implement.
 
-Every hook follows the ``register_X(register)`` style: grail-rl passes a callback, and the plugin calls it
+There is one hook per kind of plugin (:data:`grail_rl.plugins.kinds.KINDS`): ``register_rewards``,
+``register_prompt_sections`` and ``register_discriminators``. Every hook follows the ``register_X(register)`` style: grail-rl passes a callback, and the plugin calls it
 once for each class it provides. The callback validates the class, rejects a duplicate name (naming both
 plugins) and records which plugin registered what.
 
@@ -17,6 +18,8 @@ from collections.abc import Callable
 
 import pluggy
 
+from grail_rl.plugins.kinds import KINDS, PluginKind
+
 PROJECT_NAME = "grail_rl"
 ENTRY_POINT_GROUP = "grail_rl"
 
@@ -24,25 +27,22 @@ hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
-@hookspec
-def register_rewards(register: Callable[[type], None]) -> None:
-    """Register reward classes.
+def _registration_hook(kind: PluginKind) -> Callable[..., None]:
+    """The hook specification through which plugins register classes of ``kind``."""
 
-    :param register: call ``register(cls)`` once per :class:`grail_rl.plugins.RewardFunction` subclass.
-    """
+    def hook(register: Callable[[type], None]) -> None:
+        pass
 
-
-@hookspec
-def register_prompt_sections(register: Callable[[type], None]) -> None:
-    """Register prompt section classes.
-
-    :param register: call ``register(cls)`` once per :class:`grail_rl.plugins.PromptSection` subclass.
-    """
+    hook.__name__ = hook.__qualname__ = kind.hook
+    hook.__doc__ = (
+        f"Register {kind.label} classes.\n\n"
+        f":param register: call ``register(cls)`` once per :class:`grail_rl.plugins.{kind.base.__name__}` subclass."
+    )
+    return hookspec(hook)
 
 
-@hookspec
-def register_discriminators(register: Callable[[type], None]) -> None:
-    """Register discriminator classes.
-
-    :param register: call ``register(cls)`` once per :class:`grail_rl.plugins.Discriminator` subclass.
-    """
+# One hook per kind of plugin (register_rewards, register_prompt_sections, register_discriminators), made
+# from the table of kinds so that a new kind needs no new code here.
+for _kind in KINDS:
+    globals()[_kind.hook] = _registration_hook(_kind)
+del _kind

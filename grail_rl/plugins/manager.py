@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import importlib
 import os
 import sys
 from collections.abc import Iterable
@@ -29,17 +30,14 @@ import pluggy
 
 from grail_rl.errors import describe_exception
 from grail_rl.plugins import hookspecs
+from grail_rl.plugins.kinds import KINDS, kind_of
 from grail_rl.plugins.registry import PluginSource, Registry
 
 BLOCK_ENV = "GRAIL_RL_BLOCK_PLUGINS"
 BUILTIN_DISTRIBUTION = "grail-rl"
 
 # hook name -> the registry kind it fills
-HOOK_KINDS: dict[str, str] = {
-    "register_rewards": "reward",
-    "register_prompt_sections": "prompt_section",
-    "register_discriminators": "discriminator",
-}
+HOOK_KINDS: dict[str, str] = {kind.hook: kind.key for kind in KINDS}
 
 
 @dataclass(frozen=True)
@@ -86,17 +84,22 @@ class Plugins:
     def __init__(self) -> None:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
-        self.rewards = Registry("reward")
-        self.prompt_sections = Registry("prompt_section")
-        self.discriminators = Registry("discriminator")
+        self.registries: dict[str, Registry] = {kind.key: Registry(kind.key) for kind in KINDS}
         self.loaded: list[LoadedPlugin] = []
         self.failures: list[PluginFailure] = []
         self.blocked: list[str] = []
 
+    # One attribute per kind (plugins.rewards, plugins.prompt_sections, plugins.discriminators), named in the
+    # table of kinds.
+    def __getattr__(self, name: str) -> Registry:
+        registries = self.__dict__.get("registries", {})
+        for kind in KINDS:
+            if kind.attribute == name and kind.key in registries:
+                return registries[kind.key]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def registry(self, kind: str) -> Registry:
-        return {"reward": self.rewards, "prompt_section": self.prompt_sections, "discriminator": self.discriminators}[
-            kind
-        ]
+        return self.registries[kind_of(kind).key]
 
     def add(self, plugin: Any, source: PluginSource) -> bool:
         """Register ``plugin`` and collect its classes; on any failure record it and undo. True if loaded."""
@@ -191,40 +194,58 @@ _extra_plugins: list[tuple[Any, PluginSource]] = []
 
 def load_plugins(
     *,
+    builtins: bool = True,
     use_entry_points: bool = True,
     extra: Iterable[tuple[Any, PluginSource]] = (),
     blocked: Iterable[str] | None = None,
     distributions: Iterable[str] | None = None,
     with_test_registrations: bool = True,
 ) -> Plugins:
-    """Build a :class:`Plugins` from installed entry points plus ``extra`` (object, source) pairs.
+    """Build a :class:`Plugins` from the built-ins, installed entry points and ``extra`` (object, source) pairs.
 
-    The built-in plugins (distribution ``grail-rl``) load first, so a third-party plugin that reuses a
-    built-in name is the one reported as the duplicate. ``distributions`` limits the entry points loaded
-    to those of the named distributions (``{"grail-rl"}`` = the built-ins only).
+    The built-in plugins (:data:`grail_rl.builtin.BUILTIN_PLUGINS`, distribution ``grail-rl``) are imported
+    and load first, so a third-party plugin that reuses a built-in name is the one reported as the
+    duplicate. ``builtins=False`` leaves them out; ``use_entry_points=False`` leaves out third-party
+    plugins. ``distributions`` limits the plugins loaded to those of the named distributions
+    (``{"grail-rl"}`` = the built-ins only).
     ``with_test_registrations=False`` ignores plugins added by the ``register_plugin`` test fixture.
     """
     block = set(blocked) if blocked is not None else blocked_names()
     with contextlib.redirect_stdout(sys.stderr):  # a plugin that prints must not break --json output
-        return _load(block, use_entry_points, extra, distributions, with_test_registrations)
+        return _load(block, builtins, use_entry_points, extra, distributions, with_test_registrations)
+
+
+def _builtin_version() -> str:
+    from grail_rl import __version__
+
+    return __version__
 
 
 def _load(
     block: set[str],
+    builtins: bool,
     use_entry_points: bool,
     extra: Iterable[tuple[Any, PluginSource]],
     distributions: Iterable[str] | None,
     with_test_registrations: bool,
 ) -> Plugins:
     plugins = Plugins()
+    wanted = set(distributions) if distributions is not None else None
+    if builtins and (wanted is None or BUILTIN_DISTRIBUTION in wanted):
+        from grail_rl.builtin import BUILTIN_PLUGINS
+
+        for name, module in BUILTIN_PLUGINS.items():
+            source = PluginSource(plugin=name, distribution=BUILTIN_DISTRIBUTION, version=_builtin_version())
+            if name in block or BUILTIN_DISTRIBUTION in block:
+                plugins.blocked.append(name)
+                continue
+            plugins.add(importlib.import_module(module), source)
     if use_entry_points:
-        eps = sorted(
-            entry_points(group=hookspecs.ENTRY_POINT_GROUP),
-            key=lambda ep: (_source_of(ep).distribution != BUILTIN_DISTRIBUTION, ep.name),
-        )
-        for ep in eps:
+        for ep in sorted(entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=lambda ep: ep.name):
             source = _source_of(ep)
-            if distributions is not None and source.distribution not in set(distributions):
+            if source.distribution == BUILTIN_DISTRIBUTION:
+                continue  # an install made before the built-ins were registered by import; they are loaded above
+            if wanted is not None and source.distribution not in wanted:
                 continue
             if source.plugin in block or (source.distribution or "") in block:
                 plugins.blocked.append(source.plugin)

@@ -7,27 +7,13 @@ import inspect
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 
 from grail_rl.errors import DuplicatePluginError, GrailError, UnknownPluginError, describe_exception
-from grail_rl.plugins.base import PLUGIN_BASES, PluginConfig
-
-PluginKind = Literal["reward", "prompt_section", "discriminator"]
-
-KIND_LABELS: dict[str, str] = {
-    "reward": "reward",
-    "prompt_section": "prompt section",
-    "discriminator": "discriminator",
-}
-
-# Keys every recipe block owns; a plugin's Config may not reuse them.
-RESERVED_KEYS: dict[str, frozenset[str]] = {
-    "reward": frozenset({"name", "weight", "on_fault"}),
-    "prompt_section": frozenset({"name"}),
-    "discriminator": frozenset({"name"}),
-}
+from grail_rl.plugins.base import PluginConfig
+from grail_rl.plugins.kinds import PluginKind, kind_of
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -89,7 +75,7 @@ class PluginSpec:
             raise
         except BaseException as exc:
             raise GrailError(
-                f"{KIND_LABELS[self.kind]} '{self.name}' (plugin '{self.source.plugin}') failed to start: "
+                f"{kind_of(self.kind).label} '{self.name}' (plugin '{self.source.plugin}') failed to start: "
                 f"{describe_exception(exc)}"
             ) from exc
 
@@ -111,15 +97,16 @@ class Registry:
 
     def __init__(self, kind: str):
         self.kind = kind
+        self.info: PluginKind = kind_of(kind)
         self._specs: dict[str, PluginSpec] = {}
 
     @property
     def label(self) -> str:
-        return KIND_LABELS[self.kind]
+        return self.info.label
 
     def register(self, cls: Any, source: PluginSource) -> PluginSpec:
         """Validate ``cls`` and add it; raise :class:`GrailError` naming the plugin when it is unfit."""
-        base = PLUGIN_BASES[self.kind]
+        base = self.info.base
         where = f"plugin '{source.plugin}'"
         if not (isinstance(cls, type) and issubclass(cls, base)):
             raise GrailError(f"{where} registered {cls!r} as a {self.label}, but it is not a subclass of {base.__name__}")
@@ -134,7 +121,7 @@ class Registry:
         config = getattr(cls, "Config", None)
         if not (isinstance(config, type) and issubclass(config, PluginConfig)):
             raise GrailError(f"{where}: {self.label} '{name}'.Config must subclass grail_rl.plugins.PluginConfig")
-        clash = RESERVED_KEYS[self.kind] & set(config.model_fields)
+        clash = self.info.reserved_keys & set(config.model_fields)
         if clash:
             raise GrailError(
                 f"{where}: {self.label} '{name}'.Config may not define {', '.join(sorted(clash))} "

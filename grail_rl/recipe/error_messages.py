@@ -13,6 +13,7 @@ from typing import Any, Literal, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from grail_rl.errors import UnknownPluginError
+from grail_rl.plugins.kinds import KINDS
 from grail_rl.plugins.manager import Plugins
 from grail_rl.plugins.registry import Registry, suggest
 from grail_rl.recipe.fields import union_members
@@ -103,12 +104,12 @@ def walk(root: type[BaseModel], loc: tuple[Any, ...]) -> tuple[Loc, list[type[Ba
 
 def plugin_registry_at(loc: Loc, plugins: Plugins) -> Registry | None:
     """The registry whose plugin names are valid at ``loc`` (a block's ``name``), if any."""
-    if len(loc) >= 2 and loc[0] == "rewards" and isinstance(loc[1], int):
-        return plugins.rewards
-    if len(loc) >= 3 and loc[:2] == ("prompt", "sections") and isinstance(loc[2], int):
-        return plugins.prompt_sections
-    if loc[:1] == ("discriminator",):
-        return plugins.discriminators
+    for kind in KINDS:
+        n = len(kind.recipe_path)
+        if loc[:n] != kind.recipe_path:
+            continue
+        if not kind.many or (len(loc) > n and isinstance(loc[n], int)):
+            return plugins.registry(kind.key)
     return None
 
 

@@ -17,6 +17,7 @@ from pydantic import BeforeValidator, Field, create_model
 
 from grail_rl.errors import GrailError, describe_exception
 from grail_rl.plugins.base import PluginConfig
+from grail_rl.plugins.kinds import kind_of
 from grail_rl.plugins.registry import PluginSpec, Registry
 
 
@@ -35,7 +36,7 @@ class PluginBlockMixin:
         except BaseException as exc:  # the recipe validated these values once; plugin code broke the second time
             spec = self.plugin_spec
             raise GrailError(
-                f"{spec.kind.replace('_', ' ')} '{spec.name}' (plugin '{spec.source.plugin}'): its options failed "
+                f"{kind_of(spec.kind).label} '{spec.name}' (plugin '{spec.source.plugin}'): its options failed "
                 f"to validate: {describe_exception(exc)}"
             ) from exc
 
@@ -44,24 +45,10 @@ class PluginBlockMixin:
         return self.plugin_spec.build(self.plugin_options())
 
 
-# Keys every block of a kind has besides ``name`` (see RESERVED_KEYS in the registry).
-BLOCK_FIELDS: dict[str, dict[str, Any]] = {
-    "reward": {
-        "weight": (
-            float,
-            Field(1.0, ge=0, description="Weight of this reward; weights are normalised to sum to 1."),
-        ),
-        "on_fault": (
-            Literal["stop", "abstain"],
-            Field(
-                "stop",
-                description="When the reward raises or returns NaN/inf: stop training, or abstain on those rows.",
-            ),
-        ),
-    },
-    "prompt_section": {},
-    "discriminator": {},
-}
+def block_fields(kind: str) -> dict[str, tuple[Any, Any]]:
+    """The keys every block of ``kind`` has besides ``name`` (the kind's ``block_keys``), as pydantic fields."""
+    keys = kind_of(kind).block_keys
+    return {key: (info.annotation, info) for key, info in keys.model_fields.items()}
 
 
 def block_model(spec: PluginSpec) -> type:
@@ -70,8 +57,8 @@ def block_model(spec: PluginSpec) -> type:
         f"{spec.kind.title().replace('_', '')}Block_{spec.name}",
         __base__=(spec.config_class, PluginBlockMixin),
         __doc__=spec.description,
-        name=(Literal[spec.name], Field(description=f"The {spec.kind.replace('_', ' ')} plugin to use.")),
-        **BLOCK_FIELDS[spec.kind],
+        name=(Literal[spec.name], Field(description=f"The {kind_of(spec.kind).label} plugin to use.")),
+        **block_fields(spec.kind),
     )
     model.plugin_spec = spec  # a ClassVar (declared on the mixin), not a field
     return model

@@ -14,9 +14,10 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
+from grail_rl.plugins.kinds import KINDS, kind_of
 from grail_rl.plugins.manager import BUILTIN_DISTRIBUTION, load_plugins
 from grail_rl.recipe.fields import trl_name, union_members
-from grail_rl.recipe.plugin_blocks import BLOCK_FIELDS
+from grail_rl.recipe.plugin_blocks import block_fields
 from grail_rl.recipe.schema import build_recipe_model
 
 HEADER = """# Recipe reference
@@ -31,7 +32,7 @@ Plugin blocks (`rewards`, `prompt.sections`, `discriminator`) take `name` and th
 the options of the named plugin: see `grail-rl list-rewards`, `list-sections`, `list-discriminators`.
 """
 
-PLUGIN_LISTS = {"rewards": "reward", "prompt.sections": "prompt_section", "discriminator": "discriminator"}
+PLUGIN_LISTS = {kind.recipe_label: kind.key for kind in KINDS}
 
 
 def _type_label(annotation: Any) -> str:
@@ -76,8 +77,8 @@ def _rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, str, 
             kind = PLUGIN_LISTS[path]
             yield path, "list of plugin blocks" if items else "plugin block \\| null", _default(info), description
             item_path = f"{path}[]" if items else path
-            yield f"{item_path}.name", "string", "required", f"The {kind.replace('_', ' ')} plugin to use."
-            for key, (annotation, field) in BLOCK_FIELDS[kind].items():
+            yield f"{item_path}.name", "string", "required", f"The {kind_of(kind).label} plugin to use."
+            for key, (annotation, field) in block_fields(kind).items():
                 yield f"{item_path}.{key}", _type_label(annotation), _default(field), field.description or ""
             continue
         if nested and not items:

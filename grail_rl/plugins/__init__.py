@@ -1,6 +1,6 @@
 """Plugin system: hook specifications, plugin base classes, registries and the plugin loader."""
 
-from grail_rl.plugins.base import Discriminator, PluginConfig, PromptSection, RewardFunction
+from grail_rl.plugins.base import Discriminator, PluginConfig, PluginContext, PromptSection, RewardFunction
 from grail_rl.plugins.hookspecs import hookimpl
 from grail_rl.plugins.kinds import KINDS, PluginKind
 from grail_rl.plugins.manager import PluginFailure, Plugins, load_plugins
@@ -10,6 +10,7 @@ __all__ = [
     "KINDS",
     "Discriminator",
     "PluginConfig",
+    "PluginContext",
     "PluginFailure",
     "PluginKind",
     "PluginSpec",

@@ -1,4 +1,4 @@
-"""Base classes for the three kinds of plugin: rewards, prompt sections and discriminators.
+"""Base classes for the three kinds of plugin (rewards, prompt sections, discriminators) and their runtime context.
 
 A plugin class sets ``name`` (the identifier recipes use), optionally ``description`` (one line; the first
 line of the docstring otherwise) and a nested ``Config``: a :class:`PluginConfig` whose fields become the
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,6 +20,30 @@ class PluginConfig(BaseModel):
     """Options of one plugin, validated strictly: unknown keys, strings-for-numbers, NaN and infinities are errors."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+@dataclass(frozen=True)
+class PluginContext:
+    """What a training run tells its reward and discriminator plugins, once, before the first step.
+
+    Passed to :meth:`RewardFunction.setup` and :meth:`Discriminator.setup`. Outside a training run (a
+    reward called by hand, ``grail_rl.testing``) ``setup`` is not called, so a plugin must work without it
+    unless it needs what only a run has (a discriminator, the tokenizer).
+    """
+
+    device: str  # where this process computes: "cpu" or "cuda:<local rank>"
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    output_dir: Path | None = None  # the run's folder
+    tokenizer: Any = None  # the policy's tokenizer
+    accelerator: Any = None  # the run's accelerate.Accelerator
+    seed: int = 0  # the recipe's trainer.seed
+    discriminator: Any = None  # the run's GAIL discriminator (grail_rl.grail.DiscriminatorRuntime), if any
+
+    @property
+    def is_main_process(self) -> bool:
+        return self.rank == 0
 
 
 class _Plugin(abc.ABC):
@@ -53,6 +78,10 @@ class RewardFunction(_Plugin):
     def __name__(self) -> str:  # TRL logs each reward as rewards/<__name__>/mean
         return self.name
 
+    def setup(self, context: PluginContext) -> None:
+        """Called once by a training run, before the first step, with what the run knows (see
+        :class:`PluginContext`). The default does nothing."""
+
     @abc.abstractmethod
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
         """Score ``completions``; extra keyword arguments are dataset columns and TRL's context."""
@@ -68,6 +97,10 @@ class PromptSection(_Plugin):
 
 class Discriminator(_Plugin):
     """A classifier that scores how human-like a (prompt, choice) text is, trained during GRPO."""
+
+    def setup(self, context: PluginContext) -> None:
+        """Called once by a training run before the first step: build the model on ``context.device``.
+        The default does nothing."""
 
     @abc.abstractmethod
     def score(self, texts: Sequence[str]) -> list[float]:

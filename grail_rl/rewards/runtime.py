@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from grail_rl.errors import GrailError, describe_exception
-from grail_rl.plugins.base import PluginConfig, RewardFunction
+from grail_rl.plugins.base import PluginConfig, PluginContext, RewardFunction
 from grail_rl.plugins.registry import PluginSpec
 from grail_rl.rewards.diagnostics import RewardDiagnostics
 from grail_rl.rewards.faults import CONTEXT_KEYS, MAX_ABS_REWARD, Fault, RewardFault, bad_value, save_fault
@@ -59,6 +59,17 @@ class GuardedReward:
         self.__name__ = reward.name  # TRL logs each reward as rewards/<__name__>/mean
         self.faulty_rows_total = 0
         self._saved_abstained_fault = False
+
+    def setup(self, context: PluginContext) -> None:
+        """Give the plugin the run's context (once, before the first step); a failure names the plugin."""
+        try:
+            self.reward.setup(context)
+        except (GrailError, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # plugin code: sys.exit included
+            raise GrailError(
+                f"reward '{self.__name__}' (plugin '{self.plugin}') failed to set up: {describe_exception(exc)}"
+            ) from exc
 
     def __repr__(self) -> str:
         return f"GuardedReward({self.__name__!r}, plugin={self.plugin!r}, on_fault={self.on_fault!r})"

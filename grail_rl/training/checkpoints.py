@@ -24,9 +24,9 @@ import shutil
 import struct
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from grail_rl.errors import GrailError
 
@@ -34,11 +34,66 @@ logger = logging.getLogger("grail_rl.training")
 
 MARKER = "grail_checkpoint.json"
 STAGING = ".staging"
+STATE_DIR = "grail_state"  # extra state (the discriminator, ...) inside a checkpoint: grail_state/<name>/
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 
 class CheckpointError(GrailError):
     """A checkpoint could not be written or the one asked for cannot be resumed from."""
+
+
+class StateSaver(Protocol):
+    """Extra training state saved inside every checkpoint and restored on resume (the discriminator, ...).
+
+    The trainer is given a list of savers. ``save_state`` runs on the main process inside the checkpoint's
+    staging window, so the state is covered by the checkpoint's manifest and published atomically with it;
+    ``load_state`` runs on every process right after the resume point is resolved. State that differs
+    between processes must be made equal before it is saved (the discriminator keeps its ranks in step).
+    """
+
+    name: str  # the folder under grail_state/ (a lowercase identifier)
+
+    def save_state(self, folder: Path) -> None: ...
+
+    def load_state(self, folder: Path) -> None: ...
+
+
+def save_extra_state(savers: Sequence[StateSaver], checkpoint: Path) -> None:
+    """Write every saver's state into ``checkpoint/grail_state/<name>/`` (a staged checkpoint)."""
+    for saver in savers:
+        folder = checkpoint / STATE_DIR / saver.name
+        folder.mkdir(parents=True, exist_ok=True)
+        saver.save_state(folder)
+
+
+def missing_state(checkpoint: Path, names: Sequence[str]) -> list[str]:
+    """The savers among ``names`` whose state ``checkpoint`` does not hold."""
+    return [name for name in names if not (checkpoint / STATE_DIR / name).is_dir()]
+
+
+def restore_extra_state(savers: Sequence[StateSaver], checkpoint: Path, *, fresh: Sequence[str] = ()) -> list[str]:
+    """Load every saver's state from ``checkpoint``; the names in ``fresh`` start anew instead.
+
+    Returns the names that started fresh. A saver without state in the checkpoint is an error naming it,
+    unless it is in ``fresh`` (the caller's flag to start it anew on purpose).
+    """
+    started_fresh = []
+    for saver in savers:
+        folder = checkpoint / STATE_DIR / saver.name
+        if saver.name in fresh:
+            started_fresh.append(saver.name)
+            continue
+        if not folder.is_dir():
+            raise CheckpointError(f"{checkpoint.name} holds no {saver.name} state ({STATE_DIR}/{saver.name} is missing)")
+        try:
+            saver.load_state(folder)
+        except GrailError:
+            raise
+        except Exception as exc:
+            raise CheckpointError(
+                f"could not restore the {saver.name} state from {folder}: {type(exc).__name__}: {str(exc)[:200]}"
+            ) from exc
+    return started_fresh
 
 
 def is_complete(path: Path) -> bool:
@@ -221,6 +276,7 @@ def save_atomically(trainer: Any, model: Any, trial: Any, save: Callable[[Any, A
         save(model, trial)
         accelerator.wait_for_everyone()  # every rank has written its RNG state
         if main:
+            save_extra_state(getattr(trainer, "_grail_state_savers", ()), staged)
             info = {
                 "global_step": trainer.state.global_step,
                 "saved_at": time.time(),

@@ -76,6 +76,32 @@ def reward_functions(loaded: Any, output_dir: Path) -> tuple[list[Any], list[flo
     return build_reward_functions(entries, fault_dir=output_dir / "reward_faults")
 
 
+def plugin_context(trainer: Any, tokenizer: Any, output_dir: Path, recipe: Any, **extra: Any) -> Any:
+    """The :class:`~grail_rl.plugins.PluginContext` this process gives its plugins."""
+    from grail_rl.plugins.base import PluginContext
+
+    state = trainer.accelerator.state
+    return PluginContext(
+        device=str(trainer.accelerator.device),
+        rank=state.process_index,
+        local_rank=state.local_process_index,
+        world_size=state.num_processes,
+        output_dir=output_dir,
+        tokenizer=tokenizer,
+        accelerator=trainer.accelerator,
+        seed=recipe.trainer.seed,
+        **extra,
+    )
+
+
+def setup_plugins(reward_funcs: list[Any], context: Any) -> None:
+    """Call ``setup(context)`` on every reward that has one (a test's plain callables have none)."""
+    for func in reward_funcs:
+        setup = getattr(func, "setup", None)
+        if callable(setup):
+            setup(context)
+
+
 def load_data(loaded: Any, output_dir: Path, tokenizer: Any, limit: int | None = None) -> tuple[Any, Any, str | None]:
     """(train split, eval split or None, why there is no eval split); each split's drop counts are said."""
     from grail_rl.data.dataset import build_split
@@ -264,11 +290,15 @@ def run_training(
     console: bool = True,
     evaluate: bool = True,
     callbacks: list[Any] | None = None,
+    state_savers: list[Any] | None = None,
+    fresh_state: tuple[str, ...] = (),
 ) -> RunResult:
     """Train as the recipe says; see the module docstring.
 
     ``resume``: ``"latest"`` (or True) or a checkpoint path; ``accept_changes``: resume even though the
-    recipe or the plugins changed since the checkpoint (recorded in run.json).
+    recipe or the plugins changed since the checkpoint (recorded in run.json). ``state_savers``: extra
+    state saved in every checkpoint and restored on resume (see :class:`~grail_rl.training.checkpoints.
+    StateSaver`), beside the run's own; ``fresh_state``: names of savers to start anew on a resume.
     """
     from grail_rl.training.callbacks import attach_log_file, detach_log_file
 
@@ -314,7 +344,7 @@ def run_training(
                 logger.warning("--resume: accepted recipe change %s", change)
             return _train(
                 loaded, output_dir, checkpoint, claim, progress, train_dataset, eval_dataset, reward_funcs,
-                reward_weights, console, evaluate, callbacks,
+                reward_weights, console, evaluate, callbacks, list(state_savers or []), fresh_state,
             )  # fmt: skip
     except BaseException as exc:
         if rank == 0:
@@ -342,8 +372,10 @@ def _train(
     console: bool,
     evaluate: bool,
     callbacks: list[Any] | None,
+    state_savers: list[Any],
+    fresh_state: tuple[str, ...],
 ) -> RunResult:
-    """Load, build, commit the folder, train, save, evaluate."""
+    """Load, build, set up the plugins, commit the folder, train, save, evaluate."""
     from grail_rl.data.dataset import prompt_limit
     from grail_rl.models.loading import context_window, load_policy
     from grail_rl.training.callbacks import RunLogCallback
@@ -388,11 +420,18 @@ def _train(
         checkpoint_info=checkpoint_identity(loaded),
         card=(loaded.resolved(), {}),
         push_data_files=recipe.hub.push_data_files,
+        state_savers=state_savers,
     )
     progress["trainer"] = trainer
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # RunLogCallback prints the compact line instead
+    setup_plugins(reward_funcs, plugin_context(trainer, tokenizer, output_dir, recipe))
+    if checkpoint is not None:
+        from grail_rl.training.checkpoints import restore_extra_state
+
+        for name in restore_extra_state(state_savers, Path(checkpoint), fresh=fresh_state):
+            logger.warning("--resume: the %s starts afresh (its state in %s is not used)", name, checkpoint)
     if rank == 0:
         if claim is not None:
             claim.commit()  # the new run has everything it needs: only now is a replaced run deleted

@@ -3,7 +3,8 @@
 The subclass changes these things and nothing in the GRPO update itself:
 
 - ``_save_checkpoint`` publishes checkpoints atomically, with a marker recording their files' digests and
-  the recipe and plugins they were trained with (:mod:`grail_rl.training.checkpoints`);
+  the recipe and plugins they were trained with, and the extra state of the ``state_savers`` it was given
+  (the discriminator) inside the same staging window (:mod:`grail_rl.training.checkpoints`);
 - ``log`` also writes the latest sampled completions of a training step to ``completions/step-N.jsonl``
   (:mod:`grail_rl.training.samples`);
 - ``create_model_card`` writes grail-rl's card (base model, recipe, metrics) instead of TRL's template,
@@ -46,9 +47,12 @@ def trainer_class() -> type:
             checkpoint_info: dict[str, Any] | None = None,
             card: tuple[dict, dict] | None = None,
             push_data_files: bool = False,
+            state_savers: list[Any] | None = None,
             **kwargs: Any,
         ):
             self._grail_defer_push = False
+            # Extra state written into every checkpoint (see checkpoints.StateSaver): the discriminator, ...
+            self._grail_state_savers = list(state_savers or [])
             self._grail_save_completions = save_completions
             self._grail_hub_pusher = hub_pusher
             # Written into every checkpoint's marker: what --resume compares the current recipe with.
@@ -126,10 +130,12 @@ def build_trainer(
     checkpoint_info: dict[str, Any] | None = None,
     card: tuple[dict, dict] | None = None,
     push_data_files: bool = False,
+    state_savers: list[Any] | None = None,
 ) -> Any:
     """A ready :class:`GrailGRPOTrainer` for an already loaded model and tokenizer."""
     cls = trainer_class()
     return cls(
+        state_savers=state_savers,
         checkpoint_info=checkpoint_info,
         card=card,
         push_data_files=push_data_files,

@@ -10,18 +10,22 @@ Then:
   ignoring whatever else is installed;
 - the ``register_plugin`` fixture registers a plugin for one test, visible to every ``load_plugins()``
   call (recipes, the registry) until the test ends;
-- :func:`check_reward_contract` checks that a reward behaves as TRL and grail-rl require.
+- :func:`check_reward_contract` checks that a reward behaves as TRL and grail-rl require (a reward that
+  reads the discriminator is set up with a frozen built-in one first);
+- :func:`discriminator_context` gives a reward that reads the discriminator what a training run would.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from grail_rl.plugins import manager
+from grail_rl.plugins.base import PluginContext
 from grail_rl.plugins.manager import Plugins, load_plugins
 from grail_rl.plugins.registry import PluginSource
 
@@ -86,11 +90,35 @@ def _default_columns(n: int) -> dict[str, list[Any]]:
         "completion_ids": [[1, 2, 3]] * n,
         "gold_index": [(i % 4) + 1 for i in range(n)],
         "n_options": [4] * n,
+        "slate_ids": [["v1", "v2", "v3", "v4"]] * n,
+        "slate_titles": [["a", "b", "c", "d"]] * n,
+        "slate_channels": [["ch1", None, "ch3", "ch4"]] * n,
         "issue": ["gun_control" if i % 2 else "minimum_wage" for i in range(n)],
         "participant_study": ["study1"] * n,
         "opinion_direction": [["increase", "decrease", "no_change", None][i % 4] for i in range(n)],
         "a_column_no_reward_expects": [object()] * n,
     }
+
+
+def discriminator_context(name: str = "ngram", *, seed: int = 0, **keys: Any) -> PluginContext:
+    """A :class:`~grail_rl.plugins.PluginContext` holding a built-in discriminator, set up on the CPU.
+
+    For testing a reward that reads the discriminator (``requires_discriminator``) outside a training run::
+
+        reward.setup(discriminator_context(train=False))
+
+    ``keys`` are the ``discriminator:`` block's keys (``train``, ``extra_negatives``, ...); options of the
+    plugin itself go in ``options``.
+    """
+    from grail_rl.grail.runtime import DiscriminatorRuntime
+    from grail_rl.grail.settings import DiscriminatorBlockKeys
+
+    options = keys.pop("options", {})
+    spec = isolated_plugins().discriminators.get(name)
+    runtime = DiscriminatorRuntime(spec.build(options), DiscriminatorBlockKeys(**keys), plugin_name=spec.source.plugin)
+    context = PluginContext(device="cpu", seed=seed)
+    runtime.setup(context)
+    return replace(context, discriminator=runtime)
 
 
 def check_reward_contract(
@@ -105,6 +133,9 @@ def check_reward_contract(
     arguments and are accepted; empty, huge, garbage and chat-message completions never raise; the same
     inputs give the same outputs; an empty batch gives an empty list.
     """
+    if getattr(reward, "requires_discriminator", False) and callable(getattr(reward, "setup", None)):
+        # A frozen discriminator: one that learns from each call would rightly score the second call differently.
+        reward.setup(discriminator_context(train=False))
     completions = list(CONTRACT_COMPLETIONS if completions is None else completions)
     n = len(completions)
     cols = _default_columns(n)

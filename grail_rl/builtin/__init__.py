@@ -11,4 +11,5 @@ install, has its plugins all the same (as in datasette and llm). Third-party plu
 BUILTIN_PLUGINS: dict[str, str] = {
     "builtin_rewards": "grail_rl.builtin.rewards",
     "builtin_sections": "grail_rl.builtin.sections",
+    "builtin_discriminators": "grail_rl.builtin.discriminators",
 }

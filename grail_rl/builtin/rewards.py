@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from grail_rl.grail.reward import GailReward
 from grail_rl.plugins import hookimpl
 from grail_rl.rewards.accuracy import AccuracyReward
 from grail_rl.rewards.format import FormatReward
@@ -23,6 +24,7 @@ BUILTIN_REWARDS: tuple[type, ...] = (
     SoftOverlongReward,
     CosineLengthReward,
     RepetitionReward,
+    GailReward,
 )
 
 

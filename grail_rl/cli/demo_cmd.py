@@ -20,6 +20,7 @@ import click
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_RECIPE = REPO_ROOT / "recipes" / "demo" / "recipe.yaml"
+GRAIL_RECIPE = REPO_ROOT / "recipes" / "demo" / "grail.yaml"
 REAL_FILES = ("gun_study1.jsonl", "wage_study2_study3.jsonl")
 
 
@@ -90,9 +91,13 @@ def synthetic_train_rows(loaded):
     "--recipe",
     "recipe_path",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    default=DEMO_RECIPE,
-    show_default=True,
-    help="The demo recipe.",
+    default=None,
+    help="The demo recipe [default: recipes/demo/recipe.yaml, or recipes/demo/grail.yaml with --grail].",
+)
+@click.option(
+    "--grail",
+    is_flag=True,
+    help="Train with the GAIL-style discriminator reward too (recipes/demo/grail.yaml).",
 )
 @click.option(
     "--cache",
@@ -118,7 +123,8 @@ def synthetic_train_rows(loaded):
 )
 @click.option("--quiet", is_flag=True, help="No progress bar or per-step lines.")
 def demo(
-    recipe_path: Path,
+    recipe_path: Path | None,
+    grail: bool,
     cache: Path | None,
     sets: tuple[str, ...],
     real_validation: str | None,
@@ -128,6 +134,9 @@ def demo(
     """Train a tiny model on synthetic viewers on the CPU and compare it with the baselines."""
     from grail_rl.recipe.loader import load_recipe
 
+    if recipe_path is not None and grail:
+        raise click.UsageError("--grail chooses the GRAIL demo recipe; give --recipe or --grail, not both")
+    recipe_path = recipe_path or (GRAIL_RECIPE if grail else DEMO_RECIPE)
     overrides = list(sets)
     if cache is not None:
         cache = cache.resolve()

@@ -33,6 +33,11 @@ def resume_option(command: click.Command) -> click.Command:
     is_flag=True,
     help="With --resume: continue although the recipe or plugins differ from the checkpoint's (recorded in run.json).",
 )
+@click.option(
+    "--fresh-discriminator",
+    is_flag=True,
+    help="With --resume: start a new, untrained discriminator instead of the checkpoint's (or where it has none).",
+)
 @click.option("--no-eval", is_flag=True, help="Skip the accuracy evaluation after training.")
 @click.option(
     "--quiet", is_flag=True, help="No progress bar or per-step lines (the log files are still written)."
@@ -44,6 +49,7 @@ def train(
     sets: tuple[str, ...],
     resume: str | None,
     accept_recipe_changes: bool,
+    fresh_discriminator: bool,
     no_eval: bool,
     quiet: bool,
 ):
@@ -56,11 +62,20 @@ def train(
 
     if accept_recipe_changes and resume is None:
         raise GrailError("--accept-recipe-changes applies to --resume only; a new run uses the recipe as it is")
+    if fresh_discriminator and resume is None:
+        raise GrailError("--fresh-discriminator applies to --resume only; a new run starts a new discriminator")
     loaded = load_recipe(recipe, sets=sets, trainer_args=ctx.args)
+    if fresh_discriminator and loaded.recipe.discriminator is None:
+        raise GrailError(f"--fresh-discriminator: {recipe} has no discriminator block")
     from grail_rl.training.run import run_training
     from grail_rl.training.summary import print_summary
 
     result = run_training(
-        loaded, resume=resume, accept_changes=accept_recipe_changes, console=not quiet, evaluate=not no_eval
+        loaded,
+        resume=resume,
+        accept_changes=accept_recipe_changes,
+        console=not quiet,
+        evaluate=not no_eval,
+        fresh_state=("discriminator",) if fresh_discriminator else (),
     )
     print_summary(result)

@@ -299,7 +299,8 @@ def cut_user_start(
 
 OUTPUT_COLUMNS = (
     "prompt", "gold_index", "n_options", "issue", "participant_study", "opinion_direction",
-    "participant_id", "slate_ids", "slate_titles", "gold_title", "prompt_length", "prompt_truncated", "source",
+    "participant_id", "slate_ids", "slate_titles", "slate_channels", "gold_title", "prompt_length",
+    "prompt_truncated", "source",
 )  # fmt: skip
 
 
@@ -310,7 +311,8 @@ def _schema() -> Any:
     types = {
         "prompt": pa.list_(message), "gold_index": pa.int64(), "n_options": pa.int64(), "issue": pa.string(),
         "participant_study": pa.string(), "opinion_direction": pa.string(), "participant_id": pa.string(),
-        "slate_ids": pa.list_(pa.string()), "slate_titles": pa.list_(pa.string()), "gold_title": pa.string(),
+        "slate_ids": pa.list_(pa.string()), "slate_titles": pa.list_(pa.string()),
+        "slate_channels": pa.list_(pa.string()), "gold_title": pa.string(),
         "prompt_length": pa.int64(), "prompt_truncated": pa.bool_(), "source": pa.string(),
     }  # fmt: skip
     return pa.schema([(name, types[name]) for name in OUTPUT_COLUMNS])
@@ -361,7 +363,7 @@ class _Batch:
     def __init__(self) -> None:
         self.size = 0
         self.offsets, self.roles, self.contents = [0], [], []
-        self.slate_offsets, self.slate_ids, self.slate_titles = [0], [], []
+        self.slate_offsets, self.slate_ids, self.slate_titles, self.slate_channels = [0], [], [], []
         self.scalars: dict[str, list[Any]] = {name: [] for name in _SCALAR_COLUMNS}
 
     def add(
@@ -376,6 +378,7 @@ class _Batch:
         for item in slate:
             self.slate_ids.append(item["id"])
             self.slate_titles.append(item["title"])
+            self.slate_channels.append(item.get("channel_title"))
         self.slate_offsets.append(len(self.slate_ids))
         values = (
             row["gold_index"], row["n_options"], row["issue"], row.get("participant_study"),
@@ -401,6 +404,7 @@ class _Batch:
             "prompt": prompts,
             "slate_ids": pa.ListArray.from_arrays(slate_offsets, pa.array(self.slate_ids, pa.string())),
             "slate_titles": pa.ListArray.from_arrays(slate_offsets, pa.array(self.slate_titles, pa.string())),
+            "slate_channels": pa.ListArray.from_arrays(slate_offsets, pa.array(self.slate_channels, pa.string())),
         }
         for name, values in self.scalars.items():
             arrays[name] = pa.array(values, schema.field(name).type)

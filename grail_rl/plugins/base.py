@@ -8,7 +8,7 @@ keys a recipe may set on that plugin's block. Nothing here imports torch, so rec
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,6 +18,13 @@ from pydantic import BaseModel, ConfigDict
 
 class PluginConfig(BaseModel):
     """Options of one plugin, validated strictly: unknown keys, strings-for-numbers, NaN and infinities are errors."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+class BlockKeys(BaseModel):
+    """Keys every recipe block of a kind has besides ``name`` (see :mod:`grail_rl.plugins.kinds`); a plugin's
+    Config may not reuse them."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
@@ -39,7 +46,9 @@ class PluginContext:
     tokenizer: Any = None  # the policy's tokenizer
     accelerator: Any = None  # the run's accelerate.Accelerator
     seed: int = 0  # the recipe's trainer.seed
-    discriminator: Any = None  # the run's GAIL discriminator (grail_rl.grail.DiscriminatorRuntime), if any
+    discriminator: Any = None  # the run's GAIL discriminator (grail_rl.grail.runtime.DiscriminatorRuntime), if any
+    # True while the policy takes a training step (False during in-training evaluation); None outside a run.
+    in_training_step: Callable[[], bool] | None = None
 
     @property
     def is_main_process(self) -> bool:

@@ -10,13 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from grail_rl.plugins.base import Discriminator, PromptSection, RewardFunction, _Plugin
-
-
-class BlockKeys(BaseModel):
-    """Keys every recipe block of a kind has besides ``name``; a plugin's Config may not reuse them."""
+from grail_rl.grail.settings import DiscriminatorBlockKeys
+from grail_rl.plugins.base import BlockKeys, Discriminator, PromptSection, RewardFunction, _Plugin
 
 
 class RewardBlockKeys(BlockKeys):
@@ -83,6 +80,7 @@ KINDS: tuple[PluginKind, ...] = (
         recipe_path=("discriminator",),
         many=False,
         list_command="list-discriminators",
+        block_keys=DiscriminatorBlockKeys,
     ),
 )
 

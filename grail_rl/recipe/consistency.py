@@ -118,12 +118,7 @@ def ignored_settings(recipe: Any) -> list[tuple[Loc, str]]:
         if _was_set(recipe, dep.field) and not dep.active(recipe):
             name = ".".join(str(p) for p in dep.field)
             problems.append((dep.field, f"takes effect only with {dep.needs}; set that, or remove {name}"))
-    if getattr(recipe, "discriminator", None) is not None:
-        problems.append((
-            ("discriminator",),
-            "training does not use a discriminator yet (the GRAIL discriminator is being built), so this block "
-            "would be ignored; remove it",
-        ))  # fmt: skip
+    problems += discriminator_problems(recipe)
     t = recipe.trainer
     if t.fp16 and t.use_cpu:
         problems.append((("trainer", "fp16"), "fp16 mixed precision needs a GPU, but trainer.use_cpu is true; "
@@ -132,6 +127,43 @@ def ignored_settings(recipe: Any) -> list[tuple[Loc, str]]:
         problems.append((
             ("trainer", "num_train_epochs"),
             f"trainer.max_steps ({t.max_steps}) overrides num_train_epochs; set one of them",
+        ))  # fmt: skip
+    return problems
+
+
+# Discriminator keys that only matter while it trains (``train: true``), plugin options included.
+_TRAINING_ONLY = (
+    "updates_per_step", "minibatch_size", "extra_negatives", "replay_size", "warmup_steps", "learning_rate",
+    "weight_decay", "max_grad_norm",
+)  # fmt: skip
+
+
+def discriminator_problems(recipe: Any) -> list[tuple[Loc, str]]:
+    """A discriminator block that nothing reads, and discriminator keys that would do nothing."""
+    block = getattr(recipe, "discriminator", None)
+    if block is None:
+        return []
+    problems: list[tuple[Loc, str]] = []
+    readers = [r.name for r in recipe.rewards if r.plugin_spec.cls.requires_discriminator]
+    if not readers:
+        problems.append((
+            ("discriminator",),
+            "no reward reads the discriminator, so it would be trained for nothing; add a reward that uses it "
+            "(- name: gail) or remove the block",
+        ))  # fmt: skip
+    if not block.train:
+        for key in _TRAINING_ONLY:
+            if key in block.model_fields_set:
+                problems.append((
+                    ("discriminator", key),
+                    f"takes effect only while the discriminator trains, but discriminator.train is false; "
+                    f"remove {key} (or set train: true)",
+                ))  # fmt: skip
+    if block.heldout_share == 0 and "collapse_patience" in block.model_fields_set:
+        problems.append((
+            ("discriminator", "collapse_patience"),
+            "the collapse warning watches the held-out AUC, which heldout_share: 0 turns off; remove "
+            "collapse_patience or give heldout_share a value above 0",
         ))  # fmt: skip
     return problems
 

@@ -26,6 +26,11 @@ class PluginBlockMixin:
 
     plugin_spec: ClassVar[PluginSpec]
 
+    def block_keys(self) -> Any:
+        """The kind's own keys of this block (weight and on_fault of a reward, the discriminator's training)."""
+        keys = kind_of(self.plugin_spec.kind).block_keys
+        return keys.model_validate({k: getattr(self, k) for k in keys.model_fields})
+
     def plugin_options(self) -> PluginConfig:
         """The plugin's own Config, validated from this block (without the block's reserved keys)."""
         values = {k: getattr(self, k) for k in self.plugin_spec.config_class.model_fields}
@@ -53,12 +58,12 @@ def block_fields(kind: str) -> dict[str, tuple[Any, Any]]:
 
 def block_model(spec: PluginSpec) -> type:
     """The recipe block model for one plugin."""
+    # The kind's block keys come in as a base class, so their validators run too.
     model = create_model(
         f"{spec.kind.title().replace('_', '')}Block_{spec.name}",
-        __base__=(spec.config_class, PluginBlockMixin),
+        __base__=(spec.config_class, kind_of(spec.kind).block_keys, PluginBlockMixin),
         __doc__=spec.description,
         name=(Literal[spec.name], Field(description=f"The {kind_of(spec.kind).label} plugin to use.")),
-        **block_fields(spec.kind),
     )
     model.plugin_spec = spec  # a ClassVar (declared on the mixin), not a field
     return model

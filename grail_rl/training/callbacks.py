@@ -28,6 +28,8 @@ METRICS_FILE = "metrics.jsonl"
 LOG_FILE = "train.log"
 # The metrics the compact line shows first, in this order; per-reward means follow.
 _HEAD = ("loss", "reward", "reward_std", "grad_norm", "learning_rate", "kl", "entropy")
+# The discriminator's health (GRAIL runs), shown after the rewards under these short labels.
+_DISCRIMINATOR = {"discriminator/auc": "D_auc", "discriminator/p_real_gold": "D_gold", "discriminator/p_real_policy": "D_policy", "discriminator/loss": "D_loss"}
 # TRL 1.16 reads ``model.is_gradient_checkpointing`` and calls ``gradient_checkpointing_disable/enable``
 # around every generation (trl.models.utils.disable_gradient_checkpointing); transformers 5 deprecated those
 # names, so each run printed three FutureWarnings that no recipe setting can avoid. Only these are silenced.
@@ -48,6 +50,10 @@ def compact_line(logs: dict[str, Any], step: int, max_steps: int, seconds_per_st
     for key, value in logs.items():
         if key.startswith(prefix + "rewards/") and key.endswith("/mean") and isinstance(value, int | float):
             parts.append(f"{key[len(prefix) + 8 : -5]} {_fmt(value)}")
+    for key, label in _DISCRIMINATOR.items():
+        value = logs.get(prefix + key)
+        if isinstance(value, int | float):
+            parts.append(f"{label} {_fmt(value)}")
     if seconds_per_step is not None and not prefix:
         parts.append(f"{seconds_per_step:.2f} s/step")
     return " | ".join(parts)

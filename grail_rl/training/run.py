@@ -94,6 +94,37 @@ def plugin_context(trainer: Any, tokenizer: Any, output_dir: Path, recipe: Any, 
     )
 
 
+def discriminator_runtime(recipe: Any) -> Any:
+    """The recipe's discriminator, trained online (:class:`~grail_rl.grail.runtime.DiscriminatorRuntime`), or None."""
+    block = recipe.discriminator
+    if block is None:
+        return None
+    from grail_rl.grail.runtime import DiscriminatorRuntime
+
+    return DiscriminatorRuntime(block.build(), block.block_keys(), plugin_name=block.plugin_spec.source.plugin)
+
+
+def check_discriminator_state(recipe: Any, checkpoint: Path | None, fresh_state: tuple[str, ...]) -> None:
+    """Refuse to resume a GRAIL run from a checkpoint without discriminator state, unless told to start anew."""
+    from grail_rl.grail.runtime import STATE_NAME
+    from grail_rl.training.checkpoints import missing_state
+
+    if STATE_NAME in fresh_state and recipe.discriminator is None:
+        raise GrailError("--fresh-discriminator: the recipe has no discriminator block")
+    if checkpoint is None:
+        if STATE_NAME in fresh_state:
+            raise GrailError(
+                "--fresh-discriminator: there is no checkpoint to resume from, so the discriminator starts new "
+                "anyway; drop the flag"
+            )
+        return
+    if recipe.discriminator is not None and STATE_NAME not in fresh_state and missing_state(checkpoint, [STATE_NAME]):
+        raise GrailError(
+            f"{checkpoint} holds no discriminator state (it was saved by a run without a discriminator block, or by "
+            "an older grail-rl); pass --fresh-discriminator to resume with a new, untrained discriminator"
+        )
+
+
 def setup_plugins(reward_funcs: list[Any], context: Any) -> None:
     """Call ``setup(context)`` on every reward that has one (a test's plain callables have none)."""
     for func in reward_funcs:
@@ -324,6 +355,7 @@ def run_training(
             plan = ResumePlan(None)
             if resuming and claim.fresh_start is None:
                 plan = plan_resume(output_dir, resume, loaded, accept_changes=accept_changes)
+            check_discriminator_state(recipe, plan.checkpoint, fresh_state)
             clear_staging(output_dir)
             record_session(loaded, output_dir, resumed_from=plan.checkpoint, changes=plan.accepted)
         except BaseException:
@@ -397,6 +429,11 @@ def _train(
         eval_dataset = eval_dataset if eval_dataset is not None else loaded_eval
     if reward_funcs is None:
         reward_funcs, reward_weights = reward_functions(loaded, output_dir)
+    discriminator = discriminator_runtime(recipe)
+    run_callbacks = [RunLogCallback(output_dir, console=console), *(callbacks or [])]
+    if discriminator is not None:
+        state_savers = [*state_savers, discriminator]
+        run_callbacks.append(discriminator.callback(train_dataset))
     config = build_grpo_config(recipe, reward_weights=reward_weights)
     in_training_eval = (
         eval_dataset if recipe.trainer.eval_strategy != "no" or recipe.trainer.eval_on_start else None
@@ -414,7 +451,7 @@ def _train(
         train_dataset=train_dataset,
         eval_dataset=in_training_eval,
         peft_config=peft_config,
-        callbacks=[RunLogCallback(output_dir, console=console), *(callbacks or [])],
+        callbacks=run_callbacks,
         save_completions=recipe.logging.save_completions,
         hub_pusher=pusher,
         checkpoint_info=checkpoint_identity(loaded),
@@ -426,7 +463,13 @@ def _train(
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # RunLogCallback prints the compact line instead
-    setup_plugins(reward_funcs, plugin_context(trainer, tokenizer, output_dir, recipe))
+    context = plugin_context(
+        trainer, tokenizer, output_dir, recipe, discriminator=discriminator,
+        in_training_step=lambda: bool(trainer.model.training),
+    )  # fmt: skip
+    if discriminator is not None:
+        discriminator.setup(context)
+    setup_plugins(reward_funcs, context)
     if checkpoint is not None:
         from grail_rl.training.checkpoints import restore_extra_state
 

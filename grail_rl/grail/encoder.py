@@ -43,6 +43,7 @@ def looks_like_path(value: str) -> bool:
 class EncoderConfig(PluginConfig):
     backbone: str | None = Field(
         None,
+        validate_default=True,  # the default needs the 'disc' extra: checked when the recipe is validated
         description="A local encoder folder or a hub id (e.g. distilbert-base-uncased); null = the MiniLM encoder "
         "of the 'disc' extra.",
     )

@@ -75,15 +75,14 @@ class NgramDiscriminator(Discriminator):
         import torch
 
         self.device = context.device
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(context.seed)  # the same start in every process
-            self.model = torch.nn.EmbeddingBag(self.config.buckets, 1, mode="mean").to(self.device)
-            torch.nn.init.zeros_(self.model.weight)
-        self.bias = torch.nn.Parameter(torch.zeros(1, device=self.device))
+        model = torch.nn.Module()
+        model.bag = torch.nn.EmbeddingBag(self.config.buckets, 1, mode="mean")
+        model.bias = torch.nn.Parameter(torch.zeros(1))
+        torch.nn.init.zeros_(model.bag.weight)  # every process starts from the same (zero) weights
+        self.model = model.to(self.device)
         self.optimizer = torch.optim.AdamW(
-            [*self.model.parameters(), self.bias], lr=self.config.learning_rate,
-            weight_decay=self.config.weight_decay,
-        )  # fmt: skip
+            self.model.parameters(), lr=self.config.learning_rate, weight_decay=self.config.weight_decay
+        )
 
     def _ready(self) -> None:
         if self.model is None:
@@ -98,7 +97,7 @@ class NgramDiscriminator(Discriminator):
             ids.extend(self.features(text))
         ids_t = torch.tensor(ids, dtype=torch.long, device=self.device)
         offsets_t = torch.tensor(offsets, dtype=torch.long, device=self.device)
-        return self.model(ids_t, offsets_t).squeeze(-1) + self.bias
+        return self.model.bag(ids_t, offsets_t).squeeze(-1) + self.model.bias
 
     def score(self, texts: Sequence[str]) -> list[float]:
         import torch
@@ -129,10 +128,7 @@ class NgramDiscriminator(Discriminator):
         import torch
 
         self._ready()
-        torch.save(
-            {"model": self.model.state_dict(), "bias": self.bias.detach().cpu(), "optimizer": self.optimizer.state_dict()},
-            directory / "ngram.pt",
-        )  # fmt: skip
+        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}, directory / "ngram.pt")
 
     def load(self, directory: Path) -> None:
         import torch
@@ -140,6 +136,4 @@ class NgramDiscriminator(Discriminator):
         self._ready()
         state = torch.load(directory / "ngram.pt", map_location=self.device, weights_only=True)
         self.model.load_state_dict(state["model"])
-        with torch.no_grad():
-            self.bias.copy_(state["bias"].to(self.device))
         self.optimizer.load_state_dict(state["optimizer"])

@@ -297,6 +297,22 @@ class DiscriminatorRuntime:
 
     # -- state -------------------------------------------------------------------------------------------
 
+    def digest(self) -> str | None:
+        """sha256 over the plugin's ``model`` parameters (None when it has no torch ``model``): equal digests
+        on every rank mean one discriminator."""
+        import hashlib
+
+        state_dict = getattr(getattr(self.plugin, "model", None), "state_dict", None)
+        if not callable(state_dict):
+            return None
+        import torch
+
+        digest = hashlib.sha256()
+        for name, tensor in sorted(state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()
+
     def save_state(self, folder: Path) -> None:
         plugin_dir = folder / "plugin"
         plugin_dir.mkdir(parents=True, exist_ok=True)

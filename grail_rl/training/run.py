@@ -492,17 +492,26 @@ def _train(
         if shards_parameters(trainer)
         else trainer.accelerator.gather_for_metrics([weights_digest(trainer.model)], use_gather_object=True)
     )
+    # One discriminator: every rank must hold the same one (gathered on every launch, checked on rank 0).
+    disc_digests = (
+        trainer.accelerator.gather_for_metrics([discriminator.digest()], use_gather_object=True)
+        if discriminator is not None
+        else None
+    )
     metrics = {**metrics_out, "train_wall_seconds": time.perf_counter() - started}
     result = RunResult(output_dir, trainer.state.global_step, metrics, final_dir, weights_sha256=digests and digests[0])
     if rank == 0:
         if digests and len(set(digests)) > 1:
             logger.error("ranks ended with different weights: %s", digests)
+        if disc_digests and len(set(disc_digests)) > 1:
+            logger.error("ranks ended with different discriminators: %s", disc_digests)
         update_run(
             output_dir,
             status="trained",
             global_step=trainer.state.global_step,
             train_metrics=metrics,
             weights_sha256_per_rank=digests,
+            **({"discriminator_sha256_per_rank": disc_digests} if disc_digests else {}),
         )
     if not evaluate:
         result.no_eval_reason = "evaluation was turned off (--no-eval)"

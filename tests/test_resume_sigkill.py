@@ -92,3 +92,78 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, tiny_model):
         assert torch.allclose(mine[name], tensor, atol=1e-6), f"{name} differs after resume"
     ref_rewards = [h["rewards/slow_reward/mean"] for h in ref_history if "loss" in h]
     assert [h["rewards/slow_reward/mean"] for h in history if "loss" in h] == pytest.approx(ref_rewards, abs=1e-6)
+
+
+GRAIL_DRIVER = """
+import sys, time
+sys.path.insert(0, {root!r})
+from transformers import TrainerCallback
+from grail_rl.recipe.loader import load_recipe
+from grail_rl.training.run import run_training
+
+class Slow(TrainerCallback):
+    def on_step_end(self, *args, **kwargs):
+        time.sleep(float(sys.argv[3]))  # widens the window in which the test kills the process
+
+resume = sys.argv[2] if sys.argv[2] != "no" else None
+run_training(load_recipe(sys.argv[1]), resume=resume, console=False, evaluate=False, callbacks=[Slow()])
+"""
+
+
+@pytest.mark.slow
+def test_a_grail_run_killed_and_resumed_has_the_same_discriminator_as_an_uninterrupted_one(tmp_path, tiny_model):  # noqa: F811
+    from grail_rl.grail.runtime import row_option_text
+    from grail_rl.testing import discriminator_context
+
+    steps = 6
+    grail = {
+        "rewards": [{"name": "accuracy"}, {"name": "gail", "weight": 0.5}],
+        "discriminator": {"name": "ngram", "warmup_steps": 5, "minibatch_size": 8, "extra_negatives": 1,
+                          "replay_size": 32, "updates_per_step": 2, "heldout_share": 0.3},
+    }  # fmt: skip
+    dirs = {name: tmp_path / name for name in ("killed", "ref")}
+    recipes = {}
+    for name, folder in dirs.items():
+        folder.mkdir()
+        recipes[name] = write_recipe(folder, tiny_model, trainer={"max_steps": steps},
+                                     output={"save_steps": 2, "save_total_limit": 2}, **grail)  # fmt: skip
+    script = tmp_path / "grail_driver.py"
+    script.write_text(GRAIL_DRIVER.format(root=str(REPO_ROOT)))
+
+    def start(name: str, resume: str, delay: float) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, str(script), str(recipes[name]), resume, str(delay)], env=cli_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+
+    proc = start("killed", "no", 0.5)
+    out = dirs["killed"] / "out"
+    deadline = time.time() + 120
+    while not (out / "checkpoint-2" / "grail_checkpoint.json").exists():
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.time() < deadline, "no checkpoint-2 within 120 s"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "final").exists(), "the run finished before it was killed"
+    for p in (start("killed", "latest", 0.0), start("ref", "no", 0.0)):
+        output, _ = p.communicate(timeout=240)
+        assert p.returncode == 0, output[-3000:]
+
+    def discriminator(folder: Path):
+        context = discriminator_context(train=False)
+        context.discriminator.load_state(folder / "out" / f"checkpoint-{steps}" / "grail_state" / "discriminator")
+        return context.discriminator
+
+    resumed, reference = discriminator(dirs["killed"]), discriminator(dirs["ref"])
+    from grail_rl.data.dataset import build_split
+    from grail_rl.recipe.loader import load_recipe
+
+    loaded = load_recipe(recipes["ref"])
+    rows, _ = build_split(loaded.recipe, loaded.plugins, "eval")
+    probe = [row_option_text(row, j) for row in rows for j in range(1, row["n_options"] + 1)]
+    assert resumed.score(probe) == reference.score(probe)  # the same scores on a fixed probe set
+    assert resumed.digest() == reference.digest()
+    state = {name: json.loads((folder / "out" / f"checkpoint-{steps}" / "grail_state" / "discriminator" /
+                               "runtime.json").read_text()) for name, folder in dirs.items()}  # fmt: skip
+    for key in ("updates", "replay", "rng", "heldout_real", "heldout_fake"):
+        assert state["killed"][key] == state["ref"][key], key
+    assert state["ref"]["updates"] > 5 and json.loads((out / "run.json").read_text())["sessions"][1]["resumed_from"]

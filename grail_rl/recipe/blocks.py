@@ -147,6 +147,18 @@ class TrainerBlock(Block):
     )
 
 
+class RewardMixerBlock(Block):
+    """How the rewards are mixed: by the recipe's weights (default), or by weights learned during training."""
+
+    learnable: bool = Field(
+        False,
+        description="Learn the mixing weights (softmax, started at the recipe's weights) by Adam on -mean reward, "
+        "as the original's later version did. Off: it moves weight to whichever reward is currently higher, "
+        "not to the one that teaches the task (docs/grail.md).",
+    )
+    learning_rate: float = Field(0.05, gt=0, le=10, description="Adam learning rate of the mixing logits.")
+
+
 class LaunchBlock(Block):
     """How many processes the recipe is planned for (used to check the batch rule before launching)."""
 

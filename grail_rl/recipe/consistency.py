@@ -100,6 +100,8 @@ DEPENDENCIES: tuple[Dependency, ...] = (
                "a tracker in logging.report_to (the name is shown by trackers only)"),
     Dependency(("logging", "project"), lambda r: "trackio" in r.logging.report_to,
                "trackio in logging.report_to (the project is Trackio's)"),
+    Dependency(("reward_mixer", "learning_rate"), lambda r: r.reward_mixer.learnable,
+               "reward_mixer.learnable: true (the fixed weights are not learned)"),
 )  # fmt: skip
 
 

@@ -7,7 +7,15 @@ from typing import Any
 from pydantic import Field
 
 from grail_rl.plugins.manager import Plugins
-from grail_rl.recipe.blocks import HubBlock, LaunchBlock, LoggingBlock, ModelBlock, OutputBlock, TrainerBlock
+from grail_rl.recipe.blocks import (
+    HubBlock,
+    LaunchBlock,
+    LoggingBlock,
+    ModelBlock,
+    OutputBlock,
+    RewardMixerBlock,
+    TrainerBlock,
+)
 from grail_rl.recipe.consistency import generation_kwargs_problems, ignored_settings, scheduler_problems
 from grail_rl.recipe.data_blocks import DataBlock, prompt_block
 from grail_rl.recipe.fields import Block
@@ -15,7 +23,10 @@ from grail_rl.recipe.plugin_blocks import block_union
 from grail_rl.recipe.yaml_loader import Loc
 
 # The top-level sections, in the order the docs and `validate` show them.
-SECTIONS = ("model", "data", "prompt", "rewards", "discriminator", "trainer", "launch", "logging", "hub", "output")
+SECTIONS = (
+    "model", "data", "prompt", "rewards", "reward_mixer", "discriminator", "trainer", "launch", "logging", "hub",
+    "output",
+)  # fmt: skip
 
 
 def build_recipe_model(plugins: Plugins) -> type[Block]:
@@ -35,6 +46,9 @@ def build_recipe_model(plugins: Plugins) -> type[Block]:
         )
         rewards: list[reward_type] = Field(  # type: ignore[valid-type]
             min_length=1, description="Reward plugins and their weights."
+        )
+        reward_mixer: RewardMixerBlock = Field(
+            default_factory=RewardMixerBlock, description="How the rewards are mixed (by the weights above, by default)."
         )
         discriminator: discriminator_type | None = Field(  # type: ignore[valid-type]
             None, description="The GAIL-style discriminator (GRAIL); None = plain GRPO."

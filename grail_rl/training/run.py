@@ -434,6 +434,14 @@ def _train(
     if discriminator is not None:
         state_savers = [*state_savers, discriminator]
         run_callbacks.append(discriminator.callback(train_dataset))
+    mixer = None
+    if recipe.reward_mixer.learnable:
+        from grail_rl.training.reward_mixer import LearnableRewardMixer
+
+        names = [getattr(f, "__name__", f"reward_{i}") for i, f in enumerate(reward_funcs)]
+        mixer = LearnableRewardMixer(names, reward_weights or [1.0 / len(names)] * len(names),
+                                     recipe.reward_mixer.learning_rate)  # fmt: skip
+        state_savers = [*state_savers, mixer]
     config = build_grpo_config(recipe, reward_weights=reward_weights)
     in_training_eval = (
         eval_dataset if recipe.trainer.eval_strategy != "no" or recipe.trainer.eval_on_start else None
@@ -458,6 +466,7 @@ def _train(
         card=(loaded.resolved(), {}),
         push_data_files=recipe.hub.push_data_files,
         state_savers=state_savers,
+        reward_mixer=mixer,
     )
     progress["trainer"] = trainer
     from transformers.trainer_callback import PrinterCallback

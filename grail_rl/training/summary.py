@@ -148,6 +148,10 @@ def summary_lines(result: Any) -> list[str]:
     if curves:
         lines.append("reward curves (mean per logged step):")
     lines += curve_lines(curves)
+    mixing = _curves(result.output_dir, lambda key: key[len("reward_mixer/"):] if key.startswith("reward_mixer/") else None)
+    if mixing:
+        lines.append("learned reward weights (reward_mixer.learnable):")
+        lines += curve_lines(mixing)
     health = discriminator_curves(result.output_dir)
     if health:
         lines.append("discriminator (mean per logged step; see docs/grail.md):")

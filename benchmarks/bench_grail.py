@@ -8,6 +8,7 @@
 
     python benchmarks/bench_grail.py                 # both parts
     python benchmarks/bench_grail.py --part disc     # only the discriminators
+    python benchmarks/bench_grail.py --part step --shape qwen2.5-1.5b --disc encoder   # on a GPU
 
 Not a test: timings on shared machines are noisy; read the ratios, not the absolute numbers.
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 
 def texts(tokens: int, n: int, seed: int) -> list[str]:
@@ -116,16 +118,25 @@ def warmed_model(work: Path) -> Path:
 def grail_vs_grpo(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        model = warmed_model(work)
+        if args.shape == "tiny":
+            model = warmed_model(work)
+            device = []
+        else:  # Qwen2.5-1.5B's shape with random weights (benchmarks/bench_train.py), on the GPU
+            from bench_train import build_model
+
+            model = build_model(args.shape, work)
+            device = ["trainer.use_cpu=false", "trainer.bf16=true", "model.dtype=bfloat16"]
         # No checkpoint inside the timed steps (save_steps past the end), no sample files.
         common = [f"model.name_or_path={model}", f"data.synthetic.cache_dir={work / 'synth'}",
                   f"trainer.max_steps={args.steps}", "output.save_steps=100000", "output.save_total_limit=1",
-                  "logging.save_completions=false"]  # fmt: skip
+                  "logging.save_completions=false", *device]  # fmt: skip
+        grail_only = [] if args.disc == "ngram" else ["discriminator.name=encoder", "discriminator.max_length=256"]
         sides = {"grpo": REPO / "recipes" / "demo" / "recipe.yaml", "grail": REPO / "recipes" / "demo" / "grail.yaml"}
         medians: dict[str, list[float]] = {name: [] for name in sides}
         for repeat in range(args.repeats):
             for name, recipe in sides.items():
-                times = step_times(recipe, [*common, f"output.dir={work / f'{name}-{repeat}'}"], work)
+                extra = grail_only if name == "grail" else []
+                times = step_times(recipe, [*common, *extra, f"output.dir={work / f'{name}-{repeat}'}"], work)
                 medians[name].append(statistics.median(times[2:]))
         grpo, grail = statistics.median(medians["grpo"]), statistics.median(medians["grail"])
         print(f"\ndemo configuration, {args.steps} steps x {args.repeats} repeats (median of per-repeat medians):")
@@ -139,6 +150,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--shape", choices=["tiny", "qwen2.5-1.5b"], default="tiny", help="The policy (step part).")
+    parser.add_argument("--disc", choices=["ngram", "encoder"], default="ngram", help="The discriminator (step part).")
     args = parser.parse_args()
     if args.part in ("all", "disc"):
         discriminators(args)

@@ -88,3 +88,19 @@ def test_resuming_with_a_new_discriminator_block_needs_the_fresh_flag(tmp_path, 
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "the discriminator starts afresh" in proc.stderr
     assert (tmp_path / "out" / "checkpoint-3" / "grail_state" / "discriminator" / "runtime.json").is_file()
+
+
+@pytest.mark.slow
+def test_in_training_evaluation_never_updates_the_discriminator(tmp_path, tiny_model):  # noqa: F811
+    disc = {"name": "ngram", "warmup_steps": 3, "minibatch_size": 8, "extra_negatives": 1, "updates_per_step": 2,
+            "heldout_share": 0.0}  # fmt: skip
+    path = write_recipe(
+        tmp_path, tiny_model, trainer={"max_steps": 2, "eval_strategy": "steps", "eval_steps": 1, "eval_on_start": True},
+        output={"save_steps": 2}, discriminator=disc, **GRAIL,
+    )  # fmt: skip
+    run_training(load_recipe(path), console=False, evaluate=False)
+    out = tmp_path / "out"
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert any("eval_rewards/gail/mean" in r for r in records)  # the gail reward scored the eval completions
+    state = json.loads((out / "checkpoint-2" / "grail_state" / "discriminator" / "runtime.json").read_text())
+    assert state["updates"] == 3 + 2 * 2  # the warmup and 2 per training step: none from the 3 evaluations

@@ -36,17 +36,27 @@ def test_two_processes_end_with_identical_weights(tmp_path, tiny_model):  # noqa
 
 
 @pytest.mark.slow
-def test_two_processes_keep_one_discriminator(tmp_path, tiny_model):  # noqa: F811
+@pytest.mark.parametrize(
+    "disc",
+    [
+        [],
+        # The encoder has dropout: each update must draw the same masks on both ranks.
+        ["--set", "discriminator.name=encoder", "--set", "discriminator.max_length=32",
+         "--set", "discriminator.minibatch_size=4", "--set", "discriminator.replay_size=8"],
+    ],
+    ids=["ngram", "encoder"],
+)
+def test_two_processes_keep_one_discriminator(tmp_path, tiny_model, disc):  # noqa: F811
     torchrun = Path(sys.executable).with_name("torchrun")
     if not torchrun.exists():
         torchrun = Path(shutil.which("torchrun") or "torchrun")
     out = tmp_path / "out"
     cmd = [
-        str(torchrun), "--nproc_per_node", "2", "--master_port", "29534", "-m", "grail_rl", "train",
+        str(torchrun), "--nproc_per_node", "2", "--master_port", "29534" if not disc else "29535", "-m", "grail_rl", "train",
         str(REPO_ROOT / "recipes" / "demo" / "grail.yaml"), "--quiet", "--no-eval",
         "--set", f"model.name_or_path={tiny_model}", "--set", f"data.synthetic.cache_dir={tmp_path / 'synth'}",
         "--set", "data.synthetic.n=60", "--set", f"output.dir={out}", "--set", "launch.num_processes=2",
-        "--set", "discriminator.warmup_steps=3", "--set", "output.save_steps=3",
+        "--set", "discriminator.warmup_steps=3", "--set", "output.save_steps=3", *disc,
         # 2 prompts x 4 generations per round: each rank scores another prompt's completions, so only gathering
         # the texts of both ranks keeps their discriminators equal.
         "--max_steps", "3", "--per_device_train_batch_size", "4", "--num_generations", "4",

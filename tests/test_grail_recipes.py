@@ -54,18 +54,53 @@ def test_a_full_discriminator_block_validates(tmp_path):
         ("{name: ngram, train: false, learning_rate: 0.1}", None,
          "discriminator.learning_rate: takes effect only while the discriminator trains"),
         ("{name: ngram, train: false, replay_size: 10}", None, "discriminator.replay_size: takes effect only"),
+        ("{name: ngram, train: false}", None, "discriminator.train: a discriminator that does not train must start"),
+        ("{name: ngram, init_from: ./nothing}", None, "no such file or folder"),
+        ("{name: ngram, init_from: .}", None, "holds no discriminator state"),
+        ("{name: ngram}", "  - {name: gail, weight: 0}\n", "rewards[1].weight: reward 'gail' has weight 0"),
+        ("{name: ngram, minibatch_size: 1}", None, "discriminator.minibatch_size"),
         ("{name: ngram, heldout_share: 0, collapse_patience: 3}", None, "collapse_patience: the collapse warning"),
         ("{name: ngram, minibatch_size: '8'}", None, "discriminator.minibatch_size"),
         ("{name: ngram, device: gpu0}", None, "device must be auto, cpu, cuda, cuda:N or mps"),
         ("{name: ngram, replay_size: -1}", None, "discriminator.replay_size"),
         ("{name: ngram, learning_rate: .nan}", None, "discriminator.learning_rate"),
         ("{name: ngram, backbone: x}", None, "backbone"),
-        ("{name: encoder, backbone: ./no/such/folder}", None, "backbone ./no/such/folder is not a folder"),
+        ("{name: encoder, backbone: ./no/such/folder}", None, "no/such/folder is not a folder"),
         ("{name: encoderr}", None, "Did you mean 'encoder'?"),
     ],
 )
 def test_bad_discriminator_settings_are_located_errors(tmp_path, discriminator, rewards, expected):
     assert expected in _problems(_write(tmp_path, discriminator, rewards))
+
+
+def test_a_gpu_index_for_several_processes_is_refused(tmp_path):
+    path = _write(tmp_path, "{name: ngram, device: 'cuda:0'}")
+    text = path.read_text().replace("output: {dir: out}", "output: {dir: out}\nlaunch: {num_processes: 2}")
+    path.write_text(text.replace("per_device_train_batch_size: 4", "per_device_train_batch_size: 2"))
+    assert "discriminator.device: cuda:0 puts every process's copy of the discriminator on one GPU" in _problems(path)
+
+
+def test_a_relative_backbone_is_relative_to_the_recipe_not_the_working_directory(tmp_path, monkeypatch):
+    import shutil
+
+    from grail_rl.grail.encoder import default_backbone
+
+    shutil.copytree(default_backbone(), tmp_path / "enc", ignore=shutil.ignore_patterns("*.safetensors"))
+    path = _write(tmp_path, "{name: encoder, backbone: ./enc}")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    recipe = load_recipe(path, plugins=load_plugins(blocked=())).recipe
+    assert recipe.discriminator.plugin_options().backbone == str(tmp_path / "enc")
+
+
+def test_train_false_from_a_trained_discriminator_validates(tmp_path):
+    state = tmp_path / "run" / "checkpoint-2" / "grail_state" / "discriminator"
+    state.mkdir(parents=True)
+    (state / "runtime.json").write_text("{}")
+    path = _write(tmp_path, "{name: ngram, train: false, init_from: run/checkpoint-2}")
+    recipe = load_recipe(path, plugins=load_plugins(blocked=())).recipe
+    assert recipe.discriminator.block_keys().init_from == state
 
 
 def test_a_backbone_folder_without_a_model_is_refused(tmp_path):
@@ -107,7 +142,12 @@ def test_resuming_a_grail_run_from_a_checkpoint_without_discriminator_state_name
     with pytest.raises(Exception, match="holds no discriminator state.*pass --fresh-discriminator"):
         check_discriminator_state(recipe, checkpoint, ())
     check_discriminator_state(recipe, checkpoint, ("discriminator",))  # asked for: allowed
-    (checkpoint / "grail_state" / "discriminator").mkdir(parents=True)
+    state = checkpoint / "grail_state" / "discriminator"
+    state.mkdir(parents=True)
+    (state / "runtime.json").write_text('{"plugin": "encoder"}')
+    with pytest.raises(Exception, match="holds a 'encoder' discriminator but the recipe's is 'ngram'"):
+        check_discriminator_state(recipe, checkpoint, ())  # known before the model loads
+    (state / "runtime.json").write_text('{"plugin": "ngram"}')
     check_discriminator_state(recipe, checkpoint, ())
 
 

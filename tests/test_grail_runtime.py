@@ -13,7 +13,14 @@ import pytest
 
 from grail_rl.errors import GrailError
 from grail_rl.grail.reward import GailReward, lowest, transform
-from grail_rl.grail.runtime import AUC_HIGH, ChoiceBatchRow, DiscriminatorRuntime, auc, is_heldout
+from grail_rl.grail.runtime import (
+    AUC_HIGH,
+    ChoiceBatchRow,
+    DiscriminatorFailure,
+    DiscriminatorRuntime,
+    auc,
+    is_heldout,
+)
 from grail_rl.grail.settings import DiscriminatorBlockKeys
 from grail_rl.grail.texts import choice_text, option_text, split_choice
 from grail_rl.plugins import Discriminator, PluginContext
@@ -164,6 +171,42 @@ def test_held_out_rows_are_scored_for_the_auc_and_never_trained_on():
     rt.learn(rows(n=20, heldout=True), step=1, log=lambda k, v: logged.__setitem__(k, v))
     assert rt.plugin.updates == []
     assert logged["discriminator/auc"] == 1.0 and logged["discriminator/updates"] == 0
+    # The AUC is the current discriminator's: every held-out text is scored again at each step.
+    rt.plugin.table = {f"gold{i}": 0.1 for i in range(20)} | {f"wrong{i}.0": 0.9 for i in range(20)}
+    rt.learn([], step=2, log=lambda k, v: logged.__setitem__(k, v))
+    assert logged["discriminator/auc"] == 0.0
+
+
+def test_evaluation_rows_never_enter_the_held_out_window():
+    rt = runtime(Recording(), context=PluginContext(device="cpu", in_training_step=lambda: False))
+    rt.learn(rows(n=20, heldout=True), step=1, log=None)
+    assert len(rt.heldout_real) == 0 and len(rt.heldout_fake) == 0
+
+
+def test_a_prompt_split_across_ranks_counts_its_gold_once():
+    from grail_rl.grail.runtime import merge_rows
+
+    a = ChoiceBatchRow(gold="g", policy_wrong=["w1"], others=["o"])
+    b = ChoiceBatchRow(gold="g", policy_wrong=["w2"], others=["o"])
+    merged = merge_rows([a, b, ChoiceBatchRow(gold="h", policy_wrong=[], others=[])])
+    assert [(r.gold, r.policy_wrong) for r in merged] == [("g", ["w1", "w2"]), ("h", [])]
+    assert a.policy_wrong == ["w1"]  # the rows passed in are not changed
+
+
+def test_each_update_runs_under_a_seed_from_the_runtime_so_dropout_agrees_across_ranks():
+    import torch
+
+    class Noisy(Recording):
+        def update(self, real, fake):
+            self.draws = getattr(self, "draws", []) + [torch.rand(1).item()]
+            return {"loss": 0.1}
+
+    first, second = runtime(Noisy(), seed=4), runtime(Noisy(), seed=4)
+    torch.manual_seed(1)
+    first.learn(rows(), step=1, log=None)
+    torch.manual_seed(2)  # another global torch state (TRL seeds each rank differently)
+    second.learn(rows(), step=1, log=None)
+    assert first.plugin.draws == second.plugin.draws
 
 
 def test_warmup_trains_on_gold_against_other_options_once(tmp_path):
@@ -203,7 +246,7 @@ def test_state_round_trips_with_rng_replay_and_counters(tmp_path):
     assert (again.updates, list(again.replay), again.plugin.loaded) == (rt.updates, list(rt.replay), 1)
     assert again.rng.random() == rt.rng.random()
     other = DiscriminatorRuntime(GailLike(), DiscriminatorBlockKeys())
-    with pytest.raises(GrailError, match="the checkpoint's discriminator is 'recording'.*--fresh-discriminator"):
+    with pytest.raises(GrailError, match="holds a 'recording' discriminator, the recipe's is 'other'.*--fresh-discriminator"):
         other.load_state(tmp_path)
 
 
@@ -240,6 +283,54 @@ def test_a_discriminator_that_always_wins_is_warned_about_naming_the_knobs(caplo
             rt.learn(rows(n=10, heldout=True), step=step, log=None)
     warnings = [r.getMessage() for r in caplog.records if "held-out AUC" in r.getMessage()]
     assert len(warnings) == 1 and f">= {AUC_HIGH}" in warnings[0] and "learning_rate" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    "result, message",
+    [
+        (None, "update returned NoneType None, not a dict"),
+        (0, "update returned int 0, not a dict"),
+        ({"loss": float("nan")}, "the update's loss is nan"),
+        ({"loss": "nan"}, "the update's loss is nan"),
+    ],
+)
+def test_an_update_that_returns_junk_or_a_nan_loss_stops_training(result, message):
+    import numpy as np
+
+    plugin = Recording()
+    plugin.update = lambda real, fake: result
+    with pytest.raises(DiscriminatorFailure, match=message):
+        runtime(plugin).learn(rows(), step=1, log=None)
+    plugin.update = lambda real, fake: {"loss": np.float32("nan")}
+    with pytest.raises(DiscriminatorFailure, match="loss is nan"):
+        runtime(plugin).learn(rows(), step=1, log=None)
+
+
+def test_metrics_an_update_does_not_report_are_not_logged_as_nan():
+    plugin = Recording()
+    plugin.update = lambda real, fake: {"loss": 0.25}
+    logged = {}
+    runtime(plugin).learn(rows(), step=1, log=lambda k, v: logged.__setitem__(k, v))
+    assert logged["discriminator/loss"] == 0.25 and "discriminator/accuracy" not in logged
+
+
+def test_an_odd_minibatch_gets_the_extra_text_real():
+    rt = runtime(minibatch_size=5)
+    rt.learn(rows(), step=1, log=None)
+    (real, fake), = rt.plugin.updates
+    assert (len(real), len(fake)) == (3, 2)
+
+
+def test_a_broken_discriminator_stops_training_even_with_on_fault_abstain():
+    from grail_rl.rewards.runtime import GuardedReward
+
+    plugin = Recording()
+    plugin.score = lambda texts: [math.nan] * len(texts)
+    context = PluginContext(device="cpu", discriminator=runtime(plugin))
+    guarded = GuardedReward(GailReward(), plugin="builtin_rewards", on_fault="abstain")
+    guarded.setup(context)
+    with pytest.raises(DiscriminatorFailure, match="not a probability"):
+        guarded(["<answer>1</answer>", "<answer>2</answer>"], **_columns(2))
 
 
 @pytest.mark.parametrize(

@@ -104,3 +104,32 @@ def test_in_training_evaluation_never_updates_the_discriminator(tmp_path, tiny_m
     assert any("eval_rewards/gail/mean" in r for r in records)  # the gail reward scored the eval completions
     state = json.loads((out / "checkpoint-2" / "grail_state" / "discriminator" / "runtime.json").read_text())
     assert state["updates"] == 3 + 2 * 2  # the warmup and 2 per training step: none from the 3 evaluations
+
+
+@pytest.mark.slow
+def test_a_frozen_discriminator_starts_from_a_trained_one_and_never_changes(tmp_path, tiny_model):  # noqa: F811
+    first = tmp_path / "first"
+    first.mkdir()
+    disc = {"name": "ngram", "warmup_steps": 20, "minibatch_size": 8, "extra_negatives": 1}
+    path = write_recipe(first, tiny_model, trainer={"max_steps": 2}, output={"save_strategy": "no"},
+                        discriminator=disc, **GRAIL)  # fmt: skip
+    run_training(load_recipe(path), console=False, evaluate=False)
+    state = first / "out" / "final" / "grail_state" / "discriminator"
+    assert (state / "runtime.json").is_file()  # kept with the final model although no checkpoint was saved
+    trained = json.loads((state / "runtime.json").read_text())["updates"]
+
+    second = tmp_path / "second"
+    second.mkdir()
+    frozen = {"name": "ngram", "train": False, "init_from": str(first / "out" / "final")}
+    path = write_recipe(second, tiny_model, trainer={"max_steps": 2}, output={"save_steps": 2}, discriminator=frozen,
+                        **GRAIL)  # fmt: skip
+    run_training(load_recipe(path), console=False, evaluate=False)
+    after = second / "out" / "checkpoint-2" / "grail_state" / "discriminator"
+    assert json.loads((after / "runtime.json").read_text())["updates"] == trained
+    probe = [f"CHOSEN: option {i} of 4: title {i}\n\nviewer {i}" for i in range(20)]
+    scores = []
+    for folder in (state, after):
+        context = discriminator_context(train=False)
+        context.discriminator.load_state(folder)
+        scores.append(context.discriminator.score(probe))
+    assert scores[0] == scores[1] and len(set(scores[0])) > 1  # trained (not constant) and unchanged

@@ -12,11 +12,12 @@ original. Torch and transformers are imported when the discriminator is set up.
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from grail_rl.errors import GrailError
 from grail_rl.grail.torch_discriminator import TorchDiscriminator
@@ -37,16 +38,18 @@ def default_backbone() -> str:
 
 
 def looks_like_path(value: str) -> bool:
-    """A backbone written as a path (not a hub id like ``owner/name`` or ``distilbert-base-uncased``)."""
-    return value.startswith(("/", "./", "../", "~")) or value.count("/") > 1 or Path(value).expanduser().exists()
+    """A backbone written as a path (``/…``, ``./…``, ``../…``, ``~…`` or with two slashes), not a hub id like
+    ``owner/name`` or ``distilbert-base-uncased``. A bare name is a hub id even if a folder of that name happens
+    to be in the working directory: the recipe means the same from any folder."""
+    return value.startswith(("/", "./", "../", "~")) or value.count("/") > 1
 
 
 class EncoderConfig(PluginConfig):
     backbone: str | None = Field(
         None,
         validate_default=True,  # the default needs the 'disc' extra: checked when the recipe is validated
-        description="A local encoder folder or a hub id (e.g. distilbert-base-uncased); null = the MiniLM encoder "
-        "of the 'disc' extra.",
+        description="A local encoder folder (written /…, ./… or ../…; relative to the recipe's folder) or a hub id "
+        "(e.g. distilbert-base-uncased); null = the MiniLM encoder of the 'disc' extra.",
     )
     max_length: int = Field(256, ge=8, le=8192, description="Tokens read per text (the choice comes first).")
     learning_rate: float = Field(2e-5, gt=0, le=1, description="AdamW learning rate (the original: 2e-5).")
@@ -56,7 +59,7 @@ class EncoderConfig(PluginConfig):
 
     @field_validator("backbone")
     @classmethod
-    def _backbone(cls, value: str | None) -> str | None:
+    def _backbone(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             if importlib.util.find_spec(DEFAULT_BACKBONE_PACKAGE) is None:
                 raise ValueError(
@@ -68,6 +71,10 @@ class EncoderConfig(PluginConfig):
             raise ValueError("backbone is empty; give a local encoder folder or a hub id, or leave it out")
         if looks_like_path(value):
             folder = Path(value).expanduser()
+            base = (info.context or {}).get("base_dir")
+            if not folder.is_absolute() and base is not None:  # relative to the recipe's folder, like every path
+                folder = Path(os.path.normpath(Path(base) / folder))
+                value = str(folder)
             if not folder.is_dir():
                 raise ValueError(f"backbone {value} is not a folder (a local encoder folder or a hub id)")
             if not (folder / "config.json").is_file():

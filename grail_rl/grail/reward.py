@@ -92,6 +92,9 @@ class GailReward(RewardFunction):
             pick if pick is not None and isinstance(slate, Sequence) and 1 <= pick <= len(slate) else None
             for pick, slate in zip(picks, titles, strict=True)
         ]
+        # The exchange between ranks comes first, before anything that could fail on one rank only: a rank that
+        # skipped it would leave the others waiting in it.
+        rows = self.runtime.exchange(self._batch_rows(prompts, golds, titles, channels, valid))
         chosen = [i for i, pick in enumerate(valid) if pick is not None]
         scores = self.runtime.score([option_text(prompts[i], titles[i], channels[i], valid[i]) for i in chosen])
         fallback = None if config.invalid == "abstain" else lowest(config.transform)
@@ -99,7 +102,6 @@ class GailReward(RewardFunction):
         for i, p in zip(chosen, scores, strict=True):
             rewards[i] = transform(p, config.transform)
 
-        rows = self._batch_rows(prompts, golds, titles, channels, valid)
         log_metric = kwargs.get("log_metric")
         log = log_metric if callable(log_metric) else None
         if log is not None and n:
@@ -110,7 +112,7 @@ class GailReward(RewardFunction):
                 log("discriminator/p_real_policy", sum(scores) / len(scores))
             log("discriminator/valid_rate", len(chosen) / n)
         step = getattr(kwargs.get("trainer_state"), "global_step", None)
-        self.runtime.learn(rows, step=step, log=log)
+        self.runtime.learn(rows, step=step, log=log, exchanged=True)
         return rewards
 
     def _batch_rows(

@@ -10,10 +10,15 @@ does the rest, so every plugin gets the same behaviour for the recipe's ``discri
   (half real, half fake), drawn with the runtime's own seeded RNG;
 - ``warmup_steps`` updates on gold choices against random in-slate options before the policy's first update;
 - ``train: false`` never updates; nothing updates outside a policy training step (in-training evaluation);
-- prompts chosen by a hash (``heldout_share``) are never trained on: their (gold, policy) pairs give an
-  honest AUC, kept over a window of the last :data:`AUC_WINDOW` pairs of each class;
-- with several processes, the texts of every rank are gathered first, so each rank takes the same steps in
-  the same order from the same start (the plugins initialise from the run's seed): one discriminator;
+- prompts chosen by a hash (``heldout_share``) are never trained on: their gold choices and the policy's
+  wrong choices on them (training steps only, never evaluation rows) are kept, up to ``heldout_window`` texts
+  of each class, and all of them are re-scored by the current discriminator at every step for the AUC;
+- with several processes, the texts of every rank are gathered first (a prompt whose generations were split
+  across ranks is merged back into one), so each rank takes the same steps in the same order from the same
+  start (the plugins initialise from the run's seed), and each update runs under the same torch seed on every
+  rank (dropout masks included): one discriminator;
+- whatever the plugin raises or returns wrongly stops training (:class:`DiscriminatorFailure`), whatever the
+  reward's ``on_fault`` says: abstaining cannot mend a broken discriminator;
 - health metrics are logged each call (``discriminator/...``) and a warning names the knob to turn when the
   AUC stays near 1.0 or near 0.5 for ``collapse_patience`` policy steps;
 - it is a checkpoint state saver (:class:`grail_rl.training.checkpoints.StateSaver`): the plugin's weights and
@@ -34,16 +39,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from grail_rl.errors import GrailError, describe_exception
+from grail_rl.errors import describe_exception
+from grail_rl.grail.settings import STATE_FILE, STATE_NAME
 from grail_rl.grail.texts import option_text
 from grail_rl.plugins.base import Discriminator, PluginContext
+from grail_rl.rewards.faults import FatalRewardError
 
 logger = logging.getLogger("grail_rl.training")
 
-STATE_NAME = "discriminator"
-AUC_WINDOW = 512  # held-out pairs of each class the AUC is computed over
 MIN_AUC_PAIRS = 8  # fewer held-out texts of a class than this: no AUC yet
 AUC_HIGH, AUC_LOW = 0.98, 0.55  # the collapse zones: the discriminator always wins / learns nothing
+FRESH_HINT = "or pass --fresh-discriminator to resume with a new, untrained discriminator"
+
+
+class DiscriminatorFailure(FatalRewardError):
+    """The discriminator plugin raised or returned something unusable: training stops, naming it."""
 
 
 @dataclass
@@ -89,6 +99,7 @@ class DiscriminatorRuntime:
     """One discriminator plugin trained online as the recipe's ``discriminator:`` block says."""
 
     name = STATE_NAME  # the folder of its state inside a checkpoint
+    fresh_hint = FRESH_HINT  # what to do when a checkpoint's state cannot be restored
 
     def __init__(self, plugin: Discriminator, keys: Any, *, plugin_name: str = "?"):
         self.plugin = plugin
@@ -98,8 +109,9 @@ class DiscriminatorRuntime:
         self.replay: deque[str] = deque(maxlen=max(keys.replay_size, 1))
         self.updates = 0
         self.warmup_done = 0
-        self.heldout_real: deque[float] = deque(maxlen=AUC_WINDOW)
-        self.heldout_fake: deque[float] = deque(maxlen=AUC_WINDOW)
+        self.heldout_real: deque[str] = deque(maxlen=keys.heldout_window)
+        self.heldout_fake: deque[str] = deque(maxlen=keys.heldout_window)
+        self.last_auc: float | None = None
         self.streaks = {"high": 0, "low": 0}
         self.warned: set[str] = set()
         self.last_step: int | None = None
@@ -124,7 +136,7 @@ class DiscriminatorRuntime:
             import torch
 
             if not torch.cuda.is_available():
-                raise GrailError(
+                raise DiscriminatorFailure(
                     f"discriminator.device is {self.keys.device!r} but this machine has no CUDA GPU; "
                     "set discriminator.device: auto or cpu"
                 )
@@ -133,14 +145,17 @@ class DiscriminatorRuntime:
         if context.in_training_step is not None:
             self._in_training = context.in_training_step
         self._call("set up", self.plugin.setup, self.context)
+        if self.keys.init_from is not None:
+            self.load_state(self.keys.init_from)
+            logger.info("discriminator: started from %s (%d updates so far)", self.keys.init_from, self.updates)
 
     def _call(self, what: str, function: Callable[..., Any], *args: Any) -> Any:
         try:
             return function(*args)
-        except (GrailError, KeyboardInterrupt):
+        except (DiscriminatorFailure, KeyboardInterrupt):
             raise
         except BaseException as exc:  # plugin code: sys.exit included
-            raise GrailError(f"{self.label} failed to {what}: {describe_exception(exc)}") from exc
+            raise DiscriminatorFailure(f"{self.label} failed to {what}: {describe_exception(exc)}") from exc
 
     # -- scoring -----------------------------------------------------------------------------------------
 
@@ -152,12 +167,12 @@ class DiscriminatorRuntime:
         try:
             values = [float(v) for v in values]
         except (TypeError, ValueError) as exc:
-            raise GrailError(f"{self.label}: score returned something that is not numbers ({exc})") from exc
+            raise DiscriminatorFailure(f"{self.label}: score returned something that is not numbers ({exc})") from exc
         if len(values) != len(texts):
-            raise GrailError(f"{self.label}: score returned {len(values)} values for {len(texts)} texts")
+            raise DiscriminatorFailure(f"{self.label}: score returned {len(values)} values for {len(texts)} texts")
         bad = [v for v in values if not (math.isfinite(v) and 0.0 <= v <= 1.0)]
         if bad:
-            raise GrailError(f"{self.label}: score returned {bad[0]!r}, not a probability in [0, 1]")
+            raise DiscriminatorFailure(f"{self.label}: score returned {bad[0]!r}, not a probability in [0, 1]")
         return values
 
     # -- online learning ---------------------------------------------------------------------------------
@@ -174,75 +189,106 @@ class DiscriminatorRuntime:
 
         return list(gather_object(items))  # the ranks' lists, concatenated in rank order
 
-    def learn(self, rows: Sequence[ChoiceBatchRow], *, step: int | None, log: Callable[[str, float], None] | None) -> Health:
-        """Score the held-out pairs, update on the rest (when training), log and check health."""
-        gathered = self._gather(list(rows))
+    def exchange(self, rows: Sequence[ChoiceBatchRow]) -> list[ChoiceBatchRow]:
+        """Every rank's rows, merged into one row per prompt: the same list on every rank. A collective: every
+        rank calls it once per reward call, before anything that could fail on one rank only."""
+        return merge_rows(self._gather(list(rows)))
+
+    def learn(
+        self,
+        rows: Sequence[ChoiceBatchRow],
+        *,
+        step: int | None,
+        log: Callable[[str, float], None] | None,
+        exchanged: bool = False,
+    ) -> Health:
+        """In a policy training step, keep the held-out pairs and update on the rest; log and check health.
+        ``rows`` are this rank's, gathered here, or (``exchanged=True``) what :meth:`exchange` returned."""
+        gathered = list(rows) if exchanged else self.exchange(rows)
         health = Health()
-        heldout = [row for row in gathered if row.heldout]
-        if heldout:
-            self.heldout_real.extend(self.score([row.gold for row in heldout]))
-            fakes = [text for row in heldout for text in row.policy_wrong]
-            self.heldout_fake.extend(self.score(fakes))
-        training = [row for row in gathered if not row.heldout]
-        if self.keys.train and self._in_training() and training:
-            real = list(dict.fromkeys(row.gold for row in training))
-            fake = [text for row in training for text in row.policy_wrong]
-            for row in training:
-                if self.keys.extra_negatives and row.others:
-                    fake += self.rng.sample(row.others, min(self.keys.extra_negatives, len(row.others)))
-            health.metrics.update(self._updates(real, fake, self.keys.updates_per_step))
-            if self.keys.replay_size:
-                self.replay.extend(fake)
-        value = self.auc()
-        if value is not None:
-            health.metrics["auc"] = value
+        if self._in_training():  # never from in-training evaluation: its rows are not the policy's training data
+            heldout = [row for row in gathered if row.heldout]
+            self.heldout_real.extend(row.gold for row in heldout)
+            self.heldout_fake.extend(text for row in heldout for text in row.policy_wrong)
+            training = [row for row in gathered if not row.heldout]
+            if self.keys.train and training:
+                real = [row.gold for row in training]
+                fake = [text for row in training for text in row.policy_wrong]
+                for row in training:
+                    if self.keys.extra_negatives and row.others:
+                        fake += self.rng.sample(row.others, min(self.keys.extra_negatives, len(row.others)))
+                health.metrics.update(self._updates(real, fake, self.keys.updates_per_step))
+                if self.keys.replay_size:
+                    self.replay.extend(fake)
+            self.last_auc = self.auc()
+            self._check_collapse(self.last_auc, step)
+        if self.last_auc is not None:
+            health.metrics["auc"] = self.last_auc
         health.metrics["replay_size"] = float(len(self.replay) if self.keys.replay_size else 0)
         health.metrics["updates"] = float(self.updates)
         if log is not None:
             for key, number in health.metrics.items():
                 log(f"discriminator/{key}", number)
-        self._check_collapse(value, step)
         return health
 
     def _updates(self, real: list[str], fake: list[str], count: int) -> dict[str, float]:
-        """``count`` minibatch updates, half real and half fake; the mean loss and accuracy."""
+        """``count`` minibatch updates (the odd text real); the mean of the metrics the plugin reported."""
         if not real or not (fake or self.replay):
             return {}
-        half = max(1, self.keys.minibatch_size // 2)
+        n_fake = self.keys.minibatch_size // 2
+        n_real = self.keys.minibatch_size - n_fake
         pool = fake + list(self.replay) if self.keys.replay_size else fake
-        losses, accuracies = [], []
+        reported: dict[str, list[float]] = {}
         for _ in range(count):
-            batch_real = [self.rng.choice(real) for _ in range(half)]
-            batch_fake = [self.rng.choice(pool) for _ in range(half)]
-            result = self._update(batch_real, batch_fake)
-            losses.append(result.get("loss", math.nan))
-            accuracies.append(result.get("accuracy", math.nan))
-        return {"loss": sum(losses) / len(losses), "accuracy": sum(accuracies) / len(accuracies)}
+            batch_real = [self.rng.choice(real) for _ in range(n_real)]
+            batch_fake = [self.rng.choice(pool) for _ in range(n_fake)]
+            for key, value in self._update(batch_real, batch_fake).items():
+                reported.setdefault(key, []).append(value)
+        return {key: sum(values) / len(values) for key, values in reported.items()}
 
     def _update(self, real: list[str], fake: list[str]) -> dict[str, float]:
+        """One plugin update under a torch seed drawn from the runtime's RNG (the same on every rank, so dropout
+        and any other randomness inside the update cannot make the ranks' discriminators differ)."""
         import torch
 
-        with torch.enable_grad():
-            result = self._call("update", self.plugin.update, real, fake) or {}
+        seed = self.rng.randrange(2**31)
+        device = self.context.device if self.context is not None else "cpu"
+        cuda = [torch.device(device).index or 0] if device.startswith("cuda") else []
+        with torch.random.fork_rng(devices=cuda), torch.enable_grad():
+            torch.manual_seed(seed)
+            result = self._call("update", self.plugin.update, real, fake)
         self.updates += 1
         if not isinstance(result, dict):
-            raise GrailError(f"{self.label}: update returned a {type(result).__name__}, not a dict of metrics")
-        loss = result.get("loss")
-        if isinstance(loss, int | float) and not math.isfinite(loss):
-            raise GrailError(
-                f"{self.label}: the update's loss is {loss} at update {self.updates}; lower discriminator.learning_rate"
+            raise DiscriminatorFailure(
+                f"{self.label}: update returned {type(result).__name__} {result!r:.60}, not a dict of metrics"
             )
-        return {k: float(v) for k, v in result.items() if isinstance(v, int | float)}
+        metrics: dict[str, float] = {}
+        for key, value in result.items():
+            try:
+                number = float(value)  # plain numbers, numpy scalars and 0-d tensors alike
+            except (TypeError, ValueError):
+                continue
+            if key == "loss" and not math.isfinite(number):
+                raise DiscriminatorFailure(
+                    f"{self.label}: the update's loss is {number} at update {self.updates}; lower the "
+                    "discriminator's learning_rate"
+                )
+            if math.isfinite(number):
+                metrics[str(key)] = number
+        return metrics
 
     def warmup(self, dataset: Any) -> dict[str, float]:
         """``warmup_steps`` updates on gold choices against random other in-slate options (a fresh start only)."""
         todo = self.keys.warmup_steps - self.warmup_done
         if not self.keys.train or todo <= 0 or self.updates > self.warmup_done:
             return {}
-        candidates = [i for i in range(len(dataset)) if dataset[i]["n_options"] >= 2]
-        candidates = [i for i in candidates if not is_heldout(_context_of(dataset[i]), self.keys.heldout_share)]
+        several = [i for i in range(len(dataset)) if dataset[i]["n_options"] >= 2]
+        candidates = [i for i in several if not is_heldout(_context_of(dataset[i]), self.keys.heldout_share)]
         if not candidates:
-            logger.warning("discriminator warmup skipped: no training row has two or more options")
+            why = "no training row has two or more options" if not several else (
+                "every training row with two or more options is held out (heldout_share)"
+            )
+            logger.warning("discriminator warmup skipped: %s", why)
             return {}
         half = max(1, self.keys.minibatch_size // 2)
         losses, accuracies = [], []
@@ -268,9 +314,10 @@ class DiscriminatorRuntime:
     # -- health ------------------------------------------------------------------------------------------
 
     def auc(self) -> float | None:
+        """The current discriminator's AUC on the held-out window (every text re-scored now), or None."""
         if len(self.heldout_real) < MIN_AUC_PAIRS or len(self.heldout_fake) < MIN_AUC_PAIRS:
             return None
-        return auc(list(self.heldout_real), list(self.heldout_fake))
+        return auc(self.score(list(self.heldout_real)), self.score(list(self.heldout_fake)))
 
     def _check_collapse(self, value: float | None, step: int | None) -> None:
         if value is None or step is None or step == self.last_step:
@@ -327,25 +374,27 @@ class DiscriminatorRuntime:
             "heldout_fake": list(self.heldout_fake),
             "streaks": self.streaks,
             "last_step": self.last_step,
+            "last_auc": self.last_auc,
         }
-        (folder / "runtime.json").write_text(json.dumps(state), encoding="utf-8")
+        (folder / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
 
     def load_state(self, folder: Path) -> None:
-        state = json.loads((folder / "runtime.json").read_text(encoding="utf-8"))
+        state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
         if state.get("plugin") != self.plugin.name:
-            raise GrailError(
-                f"the checkpoint's discriminator is '{state.get('plugin')}', the recipe's is '{self.plugin.name}'; "
-                "resume with the same discriminator, or pass --fresh-discriminator to start a new one"
+            raise DiscriminatorFailure(
+                f"{folder} holds a '{state.get('plugin')}' discriminator, the recipe's is '{self.plugin.name}'; "
+                f"use the same discriminator, {FRESH_HINT}"
             )
         self._call("load its state", self.plugin.load, folder / "plugin")
         self.updates = int(state["updates"])
         self.warmup_done = int(state.get("warmup_done", 0))
         self.replay = deque(state.get("replay", []), maxlen=max(self.keys.replay_size, 1))
         self.rng.setstate(_rng_from_json(state["rng"]))
-        self.heldout_real = deque(state.get("heldout_real", []), maxlen=AUC_WINDOW)
-        self.heldout_fake = deque(state.get("heldout_fake", []), maxlen=AUC_WINDOW)
+        self.heldout_real = deque(state.get("heldout_real", []), maxlen=self.keys.heldout_window)
+        self.heldout_fake = deque(state.get("heldout_fake", []), maxlen=self.keys.heldout_window)
         self.streaks = dict(state.get("streaks", {"high": 0, "low": 0}))
         self.last_step = state.get("last_step")
+        self.last_auc = state.get("last_auc")
 
     def callback(self, train_dataset: Any) -> Any:
         """The trainer callback that runs the warmup before the policy's first update."""
@@ -358,6 +407,19 @@ class DiscriminatorRuntime:
                 runtime.warmup(train_dataset)
 
         return DiscriminatorWarmup()
+
+
+def merge_rows(rows: Sequence[ChoiceBatchRow]) -> list[ChoiceBatchRow]:
+    """One row per prompt: a prompt whose generations were split across ranks comes back as one row (its gold
+    counted once, every rank's wrong choices kept), in first-seen order."""
+    merged: dict[str, ChoiceBatchRow] = {}
+    for row in rows:
+        first = merged.get(row.gold)
+        if first is None:
+            merged[row.gold] = ChoiceBatchRow(row.gold, list(row.policy_wrong), list(row.others), row.heldout)
+        else:
+            first.policy_wrong.extend(row.policy_wrong)
+    return list(merged.values())
 
 
 def _context_of(row: Any) -> str:

@@ -8,17 +8,27 @@ plugin's: a plugin only scores texts and takes one step on a minibatch (see docs
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from pydantic import Field, field_validator
 
 from grail_rl.plugins.base import BlockKeys
+from grail_rl.recipe.fields import ExistingPath
+
+STATE_NAME = "discriminator"  # its folder inside a checkpoint's grail_state/
+STATE_FILE = "runtime.json"
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 
 
 class DiscriminatorBlockKeys(BlockKeys):
     train: bool = Field(
-        True, description="Update the discriminator during training; false keeps it as loaded (frozen)."
+        True, description="Update the discriminator during training; false keeps it as loaded from init_from (frozen)."
+    )
+    init_from: ExistingPath | None = Field(
+        None,
+        description="Start from a trained discriminator: a checkpoint or final/ folder of an earlier run, or its "
+        "grail_state/discriminator folder. Needed with train: false.",
     )
     device: str = Field(
         "auto",
@@ -28,7 +38,9 @@ class DiscriminatorBlockKeys(BlockKeys):
     updates_per_step: int = Field(
         1, ge=1, le=1000, description="Discriminator minibatch updates after each batch of policy completions."
     )
-    minibatch_size: int = Field(16, ge=1, le=65536, description="Texts per discriminator update (half real, half fake).")
+    minibatch_size: int = Field(
+        16, ge=2, le=65536, description="Texts per discriminator update: half real, half fake (the odd one real)."
+    )
     extra_negatives: int = Field(
         0,
         ge=0,
@@ -54,11 +66,31 @@ class DiscriminatorBlockKeys(BlockKeys):
         description="Share of prompts (by a hash of the prompt) never trained on; their (gold, policy) pairs give "
         "the held-out AUC. 0 turns the AUC off.",
     )
+    heldout_window: int = Field(
+        256,
+        ge=8,
+        le=100_000,
+        description="Held-out texts of each class (gold, policy) kept for the AUC; all are re-scored by the current "
+        "discriminator at every step.",
+    )
     collapse_patience: int = Field(
         20,
         ge=1,
         description="Logging steps the held-out AUC may stay near 1.0 or near 0.5 before a warning.",
     )
+
+    @field_validator("init_from")
+    @classmethod
+    def _state_folder(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        folder = state_folder(value)
+        if folder is None:
+            raise ValueError(
+                f"{value} holds no discriminator state (no {STATE_FILE} in it or in grail_state/{STATE_NAME}/): give "
+                "a checkpoint or final/ folder of a GRAIL run"
+            )
+        return folder
 
     @field_validator("device")
     @classmethod
@@ -66,3 +98,11 @@ class DiscriminatorBlockKeys(BlockKeys):
         if not _DEVICE_RE.match(value):
             raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {value!r}")
         return value
+
+
+def state_folder(path: Path) -> Path | None:
+    """The discriminator state folder ``path`` names: itself, or ``path/grail_state/discriminator``."""
+    for candidate in (path, path / "grail_state" / STATE_NAME):
+        if (candidate / STATE_FILE).is_file():
+            return candidate
+    return None

@@ -146,12 +146,31 @@ def discriminator_problems(recipe: Any) -> list[tuple[Loc, str]]:
     if block is None:
         return []
     problems: list[tuple[Loc, str]] = []
-    readers = [r.name for r in recipe.rewards if r.plugin_spec.cls.requires_discriminator]
+    readers = [r for r in recipe.rewards if r.plugin_spec.cls.requires_discriminator]
     if not readers:
         problems.append((
             ("discriminator",),
             "no reward reads the discriminator, so it would be trained for nothing; add a reward that uses it "
             "(- name: gail) or remove the block",
+        ))  # fmt: skip
+    elif all(r.weight == 0 for r in readers):
+        i = next(i for i, r in enumerate(recipe.rewards) if r.plugin_spec.cls.requires_discriminator)
+        problems.append((
+            ("rewards", i, "weight"),
+            f"reward '{recipe.rewards[i].name}' has weight 0, so the discriminator would be trained for nothing "
+            "the policy learns from; give it a weight > 0 or remove it and the discriminator block",
+        ))  # fmt: skip
+    if not block.train and block.init_from is None:
+        problems.append((
+            ("discriminator", "train"),
+            "a discriminator that does not train must start from a trained one, or every choice scores the same; "
+            "set discriminator.init_from to a checkpoint of a GRAIL run, or train: true",
+        ))  # fmt: skip
+    if recipe.launch.num_processes > 1 and block.device.startswith("cuda:"):
+        problems.append((
+            ("discriminator", "device"),
+            f"{block.device} puts every process's copy of the discriminator on one GPU "
+            f"({recipe.launch.num_processes} processes); use auto or cuda (each process's own GPU)",
         ))  # fmt: skip
     if not block.train:
         for key in _TRAINING_ONLY:

@@ -36,6 +36,11 @@ class RewardFault(GrailError):
         self.saved_to = saved_to
 
 
+class FatalRewardError(GrailError):
+    """A failure that abstaining cannot fix (the run's discriminator broke, say): it stops training whatever
+    the reward's ``on_fault`` says, on every process alike."""
+
+
 @dataclass(frozen=True)
 class Fault:
     """What went wrong in one call: a description, the rows concerned (None: the whole batch) and their values."""

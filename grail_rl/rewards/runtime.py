@@ -24,7 +24,15 @@ from grail_rl.errors import GrailError, describe_exception
 from grail_rl.plugins.base import PluginConfig, PluginContext, RewardFunction
 from grail_rl.plugins.registry import PluginSpec
 from grail_rl.rewards.diagnostics import RewardDiagnostics
-from grail_rl.rewards.faults import CONTEXT_KEYS, MAX_ABS_REWARD, Fault, RewardFault, bad_value, save_fault
+from grail_rl.rewards.faults import (
+    CONTEXT_KEYS,
+    MAX_ABS_REWARD,
+    FatalRewardError,
+    Fault,
+    RewardFault,
+    bad_value,
+    save_fault,
+)
 from grail_rl.rewards.weights import normalise_weights
 
 logger = logging.getLogger(__name__)
@@ -109,7 +117,7 @@ class GuardedReward:
         """Call the plugin: (its values as a list, the fault if any, the exception it raised if any)."""
         try:
             values = self.reward(completions, **kwargs)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, FatalRewardError):
             raise
         except BaseException as exc:  # any failure inside a plugin (sys.exit too) becomes a fault naming it
             return [], Fault(f"raised {describe_exception(exc)}", None, {}), exc

@@ -52,6 +52,8 @@ class StateSaver(Protocol):
     """
 
     name: str  # the folder under grail_state/ (a lowercase identifier)
+    # Optional attributes: ``optional = True`` (a checkpoint without this state starts it afresh, with a
+    # warning, instead of being refused) and ``fresh_hint`` (how to start it afresh, said when restoring fails).
 
     def save_state(self, folder: Path) -> None: ...
 
@@ -75,24 +77,27 @@ def restore_extra_state(savers: Sequence[StateSaver], checkpoint: Path, *, fresh
     """Load every saver's state from ``checkpoint``; the names in ``fresh`` start anew instead.
 
     Returns the names that started fresh. A saver without state in the checkpoint is an error naming it,
-    unless it is in ``fresh`` (the caller's flag to start it anew on purpose).
+    unless it is in ``fresh`` (the caller's flag to start it anew on purpose) or the saver is ``optional``.
     """
     started_fresh = []
     for saver in savers:
         folder = checkpoint / STATE_DIR / saver.name
-        if saver.name in fresh:
+        hint = getattr(saver, "fresh_hint", None)
+        if saver.name in fresh or (not folder.is_dir() and getattr(saver, "optional", False)):
             started_fresh.append(saver.name)
             continue
         if not folder.is_dir():
-            raise CheckpointError(f"{checkpoint.name} holds no {saver.name} state ({STATE_DIR}/{saver.name} is missing)")
+            raise CheckpointError(
+                f"{checkpoint.name} holds no {saver.name} state ({STATE_DIR}/{saver.name} is missing)"
+                + (f"; {hint}" if hint else "")
+            )
         try:
             saver.load_state(folder)
-        except GrailError:
-            raise
         except Exception as exc:
-            raise CheckpointError(
-                f"could not restore the {saver.name} state from {folder}: {type(exc).__name__}: {str(exc)[:200]}"
-            ) from exc
+            detail = str(exc) if isinstance(exc, GrailError) else f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+            if hint and hint not in detail:
+                detail += f"; {hint}"
+            raise CheckpointError(f"could not restore the {saver.name} state from {folder}: {detail}") from exc
     return started_fresh
 
 

@@ -25,6 +25,9 @@ class LearnableRewardMixer:
     """Softmax mixing weights trained on -mean reward; a checkpoint state saver."""
 
     name = "reward_mixer"
+    # Turning the mixer on when resuming is a recipe change (--accept-recipe-changes): it then starts at the
+    # recipe's weights rather than refusing the resume.
+    optional = True
 
     def __init__(self, names: Sequence[str], weights: Sequence[float], learning_rate: float):
         import torch

@@ -15,6 +15,7 @@ way to resume.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -106,7 +107,7 @@ def discriminator_runtime(recipe: Any) -> Any:
 
 def check_discriminator_state(recipe: Any, checkpoint: Path | None, fresh_state: tuple[str, ...]) -> None:
     """Refuse to resume a GRAIL run from a checkpoint without discriminator state, unless told to start anew."""
-    from grail_rl.grail.runtime import STATE_NAME
+    from grail_rl.grail.settings import STATE_NAME
     from grail_rl.training.checkpoints import missing_state
 
     if STATE_NAME in fresh_state and recipe.discriminator is None:
@@ -118,10 +119,24 @@ def check_discriminator_state(recipe: Any, checkpoint: Path | None, fresh_state:
                 "anyway; drop the flag"
             )
         return
-    if recipe.discriminator is not None and STATE_NAME not in fresh_state and missing_state(checkpoint, [STATE_NAME]):
+    if recipe.discriminator is None or STATE_NAME in fresh_state:
+        return
+    if missing_state(checkpoint, [STATE_NAME]):
         raise GrailError(
             f"{checkpoint} holds no discriminator state (it was saved by a run without a discriminator block, or by "
             "an older grail-rl); pass --fresh-discriminator to resume with a new, untrained discriminator"
+        )
+    from grail_rl.grail.settings import STATE_FILE
+    from grail_rl.training.checkpoints import STATE_DIR
+
+    try:
+        saved = json.loads((checkpoint / STATE_DIR / STATE_NAME / STATE_FILE).read_text(encoding="utf-8")).get("plugin")
+    except (OSError, ValueError, AttributeError):
+        saved = None
+    if saved != recipe.discriminator.name:
+        raise GrailError(
+            f"{checkpoint} holds a '{saved}' discriminator but the recipe's is '{recipe.discriminator.name}'; resume "
+            "with the same discriminator, or pass --fresh-discriminator to start a new, untrained one"
         )
 
 
@@ -231,10 +246,10 @@ def save_final(trainer: Any, output_dir: Path) -> Path:
     """Save the final model and tokenizer to ``OUTPUT/final`` through a staging folder (atomic rename).
 
     The folder gets the same marker and file digests as a checkpoint, so ``evaluate`` can tell a damaged
-    copy from a good one. A failed save (a full disk: torch raises a RuntimeError there) is one line and
+    copy from a good one, and the extra state (the discriminator) under ``grail_state/`` as a checkpoint does. A failed save (a full disk: torch raises a RuntimeError there) is one line and
     leaves neither a staging folder nor a half-written ``final/``.
     """
-    from grail_rl.training.checkpoints import save_failure, write_marker
+    from grail_rl.training.checkpoints import save_extra_state, save_failure, write_marker
 
     staged, final = output_dir / STAGING / FINAL_DIR, output_dir / FINAL_DIR
     gather_full_weights_on_save(trainer)
@@ -247,6 +262,9 @@ def save_final(trainer: Any, output_dir: Path) -> Path:
         # staging copy is in it; the end of run_training pushes the finished folder instead.
         trainer.save_model(str(staged), _internal_call=True)
         if main:
+            # The discriminator (and the mixer) go with the final model: a run without checkpoints keeps it too,
+            # and discriminator.init_from can start another run from it.
+            save_extra_state(getattr(trainer, "_grail_state_savers", ()), staged)
             write_marker(staged, {"global_step": trainer.state.global_step, "saved_at": time.time(), "final": True})
             if final.exists():
                 shutil.rmtree(final)

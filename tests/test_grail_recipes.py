@@ -55,7 +55,6 @@ def test_a_full_discriminator_block_validates(tmp_path):
          "discriminator.learning_rate: takes effect only while the discriminator trains"),
         ("{name: ngram, train: false, replay_size: 10}", None, "discriminator.replay_size: takes effect only"),
         ("{name: ngram, train: false}", None, "discriminator.train: a discriminator that does not train must start"),
-        ("{name: ngram, init_from: ./nothing}", None, "no such file or folder"),
         ("{name: ngram, init_from: .}", None, "holds no discriminator state"),
         ("{name: ngram}", "  - {name: gail, weight: 0}\n", "rewards[1].weight: reward 'gail' has weight 0"),
         ("{name: ngram, minibatch_size: 1}", None, "discriminator.minibatch_size"),
@@ -94,10 +93,56 @@ def test_a_relative_backbone_is_relative_to_the_recipe_not_the_working_directory
     assert recipe.discriminator.plugin_options().backbone == str(tmp_path / "enc")
 
 
-def test_train_false_from_a_trained_discriminator_validates(tmp_path):
-    state = tmp_path / "run" / "checkpoint-2" / "grail_state" / "discriminator"
+def _state(folder, plugin="ngram"):
+    state = folder / "grail_state" / "discriminator"
     state.mkdir(parents=True)
-    (state / "runtime.json").write_text("{}")
+    (state / "runtime.json").write_text(f'{{"plugin": "{plugin}"}}')
+    return state
+
+
+def test_init_from_must_hold_the_same_discriminator_and_be_readable(tmp_path):
+    _state(tmp_path / "enc", plugin="encoder")
+    assert "holds a 'encoder' discriminator, but this block's is 'ngram'" in _problems(
+        _write(tmp_path, "{name: ngram, init_from: enc}"))
+    corrupt = _state(tmp_path / "bad")
+    (corrupt / "runtime.json").write_text("{not json")
+    assert "runtime.json cannot be read" in _problems(_write(tmp_path, "{name: ngram, init_from: bad}"))
+
+
+def test_init_from_inside_an_output_folder_that_overwrite_sets_aside_is_refused(tmp_path):
+    _state(tmp_path / "out" / "final")
+    path = _write(tmp_path, "{name: ngram, init_from: out/final}")
+    path.write_text(path.read_text().replace("output: {dir: out}", "output: {dir: out, overwrite: true}"))
+    assert "is inside output.dir, which output.overwrite sets aside" in _problems(path)
+
+
+def test_init_from_that_is_gone_is_left_to_the_start_of_a_run(tmp_path):
+    from grail_rl.training.run import check_discriminator_state
+
+    path = _write(tmp_path, "{name: ngram, init_from: gone/final}")
+    recipe = load_recipe(path, plugins=load_plugins(blocked=())).recipe  # a resume would not need it
+    with pytest.raises(Exception, match="discriminator.init_from: .*gone/final holds no discriminator state"):
+        check_discriminator_state(recipe, None, ())
+    state = _state(tmp_path / "ckpt")
+    (state / "runtime.json").write_text('{"plugin": "ngram"}')
+    check_discriminator_state(recipe, tmp_path / "ckpt", ())  # resuming: the checkpoint's state is used
+
+
+def test_init_from_may_name_the_runtime_file_itself(tmp_path):
+    state = _state(tmp_path / "run")
+    recipe = load_recipe(_write(tmp_path, "{name: ngram, init_from: run/grail_state/discriminator/runtime.json}"),
+                         plugins=load_plugins(blocked=())).recipe  # fmt: skip
+    assert recipe.discriminator.block_keys().init_from == state
+
+
+def test_a_bare_backbone_name_that_is_also_a_folder_is_ambiguous(tmp_path):
+    (tmp_path / "enc").mkdir()
+    assert "reads as a hub id but is also a folder here; write ./enc" in _problems(
+        _write(tmp_path, "{name: encoder, backbone: enc}"))
+
+
+def test_train_false_from_a_trained_discriminator_validates(tmp_path):
+    state = _state(tmp_path / "run" / "checkpoint-2")
     path = _write(tmp_path, "{name: ngram, train: false, init_from: run/checkpoint-2}")
     recipe = load_recipe(path, plugins=load_plugins(blocked=())).recipe
     assert recipe.discriminator.block_keys().init_from == state

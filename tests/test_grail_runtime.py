@@ -411,3 +411,66 @@ def test_gail_can_abstain_on_invalid_answers_and_needs_a_discriminator():
 
 def test_gail_honours_the_reward_contract():
     check_reward_contract(GailReward())
+
+
+def test_the_texts_a_runtime_keeps_are_saved_apart_and_kept_off_the_hub(tmp_path):
+    import fnmatch
+    import json
+
+    from grail_rl.training.hub import hidden_from_hub
+
+    rt = runtime(replay_size=10, extra_negatives=1)
+    rt.learn(rows(), step=1, log=None)
+    rt.heldout_real.append("CHOSEN: a viewer's gold")
+    rt.save_state(tmp_path)
+    assert "wrong0.0" not in (tmp_path / "runtime.json").read_text()
+    texts = json.loads((tmp_path / "texts.json").read_text())
+    assert "wrong0.0" in texts["replay"] and texts["heldout_real"] == ["CHOSEN: a viewer's gold"]
+    hidden = hidden_from_hub(push_data_files=False)
+    for path in ("final/grail_state/discriminator/texts.json", "checkpoint-4/grail_state/discriminator/texts.json",
+                 "grail_state/discriminator/texts.json"):  # fmt: skip
+        assert any(fnmatch.fnmatch(path, pattern) for pattern in hidden), path
+    assert not any(fnmatch.fnmatch("final/grail_state/discriminator/plugin/ngram.pt", p) for p in hidden)
+    assert not any(fnmatch.fnmatch("grail_state/discriminator/texts.json", p) for p in hidden_from_hub(True))
+
+
+def test_a_state_with_scores_instead_of_texts_in_its_windows_loads_without_them(tmp_path):
+    import json
+
+    rt = runtime()
+    rt.save_state(tmp_path)
+    (tmp_path / "texts.json").write_text(json.dumps({"heldout_real": [0.5, "kept"], "heldout_fake": [0.1]}))
+    again = runtime()
+    again.load_state(tmp_path)
+    assert list(again.heldout_real) == ["kept"] and list(again.heldout_fake) == []
+
+
+def test_a_damaged_state_is_one_line_naming_the_file(tmp_path):
+    rt = runtime()
+    rt.save_state(tmp_path)
+    (tmp_path / "runtime.json").write_text("{cut sho")
+    with pytest.raises(DiscriminatorFailure, match="runtime.json: cannot read the discriminator state"):
+        runtime().load_state(tmp_path)
+
+
+def test_init_from_loads_the_weights_and_counters_not_the_other_runs_texts_or_rng(tmp_path):
+    trained = runtime(replay_size=10, extra_negatives=1, seed=3)
+    trained.learn(rows(), step=1, log=None)
+    trained.heldout_real.append("their viewer")
+    trained.save_state(tmp_path)
+    started = runtime(seed=5, init_from=tmp_path)
+    assert started.updates == trained.updates and started.plugin.loaded == 1
+    assert list(started.heldout_real) == [] and list(started.replay) == []
+    resumed = DiscriminatorRuntime(Recording(), DiscriminatorBlockKeys(init_from=tmp_path, heldout_share=0.0))
+    resumed.setup(PluginContext(device="cpu"), resuming=True)
+    assert resumed.updates == 0  # a resume restores its own checkpoint instead
+
+
+def test_an_update_leaves_the_global_torch_random_state_as_it_was():
+    import torch
+
+    torch.manual_seed(11)
+    expected = torch.rand(3)
+    torch.manual_seed(11)
+    runtime(extra_negatives=1).learn(rows(), step=1, log=None)
+    assert torch.equal(torch.rand(3), expected)

@@ -162,8 +162,11 @@ def test_a_grail_run_killed_and_resumed_has_the_same_discriminator_as_an_uninter
     probe = [row_option_text(row, j) for row in rows for j in range(1, row["n_options"] + 1)]
     assert resumed.score(probe) == reference.score(probe)  # the same scores on a fixed probe set
     assert resumed.digest() == reference.digest()
-    state = {name: json.loads((folder / "out" / f"checkpoint-{steps}" / "grail_state" / "discriminator" /
-                               "runtime.json").read_text()) for name, folder in dirs.items()}  # fmt: skip
-    for key in ("updates", "replay", "rng", "heldout_real", "heldout_fake"):
+    def state(folder: Path) -> dict:
+        saved = folder / "out" / f"checkpoint-{steps}" / "grail_state" / "discriminator"
+        return json.loads((saved / "runtime.json").read_text()) | json.loads((saved / "texts.json").read_text())
+
+    state = {name: state(folder) for name, folder in dirs.items()}
+    for key in ("updates", "replay", "rng", "heldout_real", "heldout_fake", "last_auc"):
         assert state["killed"][key] == state["ref"][key], key
     assert state["ref"]["updates"] > 5 and json.loads((out / "run.json").read_text())["sessions"][1]["resumed_from"]

@@ -69,9 +69,17 @@ class EncoderConfig(PluginConfig):
             return None
         if not value.strip():
             raise ValueError("backbone is empty; give a local encoder folder or a hub id, or leave it out")
+        base = (info.context or {}).get("base_dir")
+        if not looks_like_path(value):
+            # transformers would load a folder of that name from the working directory instead of the hub id.
+            near = [Path(value)] + ([Path(base) / value] if base is not None else [])
+            if any(candidate.is_dir() for candidate in near):
+                raise ValueError(
+                    f"backbone {value!r} reads as a hub id but is also a folder here; write ./{value} for the folder "
+                    "(relative to the recipe) or owner/name for the hub"
+                )
         if looks_like_path(value):
             folder = Path(value).expanduser()
-            base = (info.context or {}).get("base_dir")
             if not folder.is_absolute() and base is not None:  # relative to the recipe's folder, like every path
                 folder = Path(os.path.normpath(Path(base) / folder))
                 value = str(folder)
@@ -109,7 +117,9 @@ class EncoderDiscriminator(TorchDiscriminator):
         hf_logging.set_verbosity_error()  # "some weights were newly initialised": the head, as intended
         try:
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(context.seed)  # the same head in every process
+                # The same head in every process; only the CPU generator (the head is built on the CPU), so the
+                # GPUs' generators, which the policy samples with, keep their per-process seeds.
+                torch.default_generator.manual_seed(context.seed)
                 self.tokenizer = AutoTokenizer.from_pretrained(location)
                 self.model = AutoModelForSequenceClassification.from_pretrained(location, num_labels=1)
         except (OSError, ValueError) as exc:

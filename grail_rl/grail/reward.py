@@ -94,7 +94,12 @@ class GailReward(RewardFunction):
         ]
         # The exchange between ranks comes first, before anything that could fail on one rank only: a rank that
         # skipped it would leave the others waiting in it.
-        rows = self.runtime.exchange(self._batch_rows(prompts, golds, titles, channels, valid))
+        try:
+            mine = self._batch_rows(prompts, golds, titles, channels, valid)
+        except BaseException:
+            self.runtime.exchange([])  # the other ranks are waiting in the exchange: take part, then fail
+            raise
+        rows = self.runtime.exchange(mine)
         chosen = [i for i, pick in enumerate(valid) if pick is not None]
         scores = self.runtime.score([option_text(prompts[i], titles[i], channels[i], valid[i]) for i in chosen])
         fallback = None if config.invalid == "abstain" else lowest(config.transform)

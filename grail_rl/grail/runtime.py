@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from grail_rl.errors import describe_exception
-from grail_rl.grail.settings import STATE_FILE, STATE_NAME
+from grail_rl.grail.settings import STATE_FILE, STATE_NAME, TEXTS_FILE
 from grail_rl.grail.texts import option_text
 from grail_rl.plugins.base import Discriminator, PluginContext
 from grail_rl.rewards.faults import FatalRewardError
@@ -129,8 +129,9 @@ class DiscriminatorRuntime:
             return f"cuda:{context.local_rank}"
         return wanted
 
-    def setup(self, context: PluginContext) -> None:
-        """Build the plugin on its device with the run's seed (the same start in every process)."""
+    def setup(self, context: PluginContext, *, resuming: bool = False) -> None:
+        """Build the plugin on its device with the run's seed (the same start in every process), then load
+        ``init_from`` unless the run resumes (its checkpoint's state is restored instead)."""
         device = self.device_for(context)
         if device.startswith("cuda"):
             import torch
@@ -145,9 +146,10 @@ class DiscriminatorRuntime:
         if context.in_training_step is not None:
             self._in_training = context.in_training_step
         self._call("set up", self.plugin.setup, self.context)
-        if self.keys.init_from is not None:
-            self.load_state(self.keys.init_from)
-            logger.info("discriminator: started from %s (%d updates so far)", self.keys.init_from, self.updates)
+        if self.keys.init_from is not None and not resuming:  # a resume takes the state from its checkpoint
+            self.load_state(self.keys.init_from, weights_only=True)
+            if self.context.is_main_process:
+                logger.info("discriminator: started from %s (%d updates so far)", self.keys.init_from, self.updates)
 
     def _call(self, what: str, function: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -254,8 +256,13 @@ class DiscriminatorRuntime:
         seed = self.rng.randrange(2**31)
         device = self.context.device if self.context is not None else "cpu"
         cuda = [torch.device(device).index or 0] if device.startswith("cuda") else []
+        # Only the CPU generator and the discriminator's own GPU are seeded (and put back afterwards):
+        # torch.manual_seed would also reseed every GPU alike, and the policy's sampling on them with it.
         with torch.random.fork_rng(devices=cuda), torch.enable_grad():
-            torch.manual_seed(seed)
+            torch.default_generator.manual_seed(seed)
+            if cuda:
+                with torch.cuda.device(cuda[0]):
+                    torch.cuda.manual_seed(seed)
             result = self._call("update", self.plugin.update, real, fake)
         self.updates += 1
         if not isinstance(result, dict):
@@ -266,7 +273,11 @@ class DiscriminatorRuntime:
         for key, value in result.items():
             try:
                 number = float(value)  # plain numbers, numpy scalars and 0-d tensors alike
-            except (TypeError, ValueError):
+            except Exception as exc:  # noqa: BLE001 (a tensor of several values or a complex one raises RuntimeError)
+                if key == "loss":
+                    raise DiscriminatorFailure(
+                        f"{self.label}: update returned a loss that is not one number ({describe_exception(exc)})"
+                    ) from exc
                 continue
             if key == "loss" and not math.isfinite(number):
                 raise DiscriminatorFailure(
@@ -290,16 +301,18 @@ class DiscriminatorRuntime:
             )
             logger.warning("discriminator warmup skipped: %s", why)
             return {}
-        half = max(1, self.keys.minibatch_size // 2)
+        n_fake = self.keys.minibatch_size // 2
+        n_real = self.keys.minibatch_size - n_fake
         losses, accuracies = [], []
         for _ in range(todo):
             real, fake = [], []
-            for _ in range(half):
+            for i in range(n_real):
                 row = dataset[self.rng.choice(candidates)]
                 gold = int(row["gold_index"])
-                other = self.rng.choice([i for i in range(1, int(row["n_options"]) + 1) if i != gold])
                 real.append(row_option_text(row, gold))
-                fake.append(row_option_text(row, other))
+                if i < n_fake:  # the other option of the same viewer is the fake text
+                    other = self.rng.choice([j for j in range(1, int(row["n_options"]) + 1) if j != gold])
+                    fake.append(row_option_text(row, other))
             result = self._update(real, fake)
             self.warmup_done += 1
             losses.append(result.get("loss", math.nan))
@@ -361,6 +374,9 @@ class DiscriminatorRuntime:
         return digest.hexdigest()
 
     def save_state(self, folder: Path) -> None:
+        """The plugin's state (``plugin/``), the counters and RNG (``runtime.json``) and, apart, the texts the
+        runtime keeps (``texts.json``: the replay buffer and the held-out windows). Those texts are viewers'
+        data: the hub push leaves ``texts.json`` out unless ``hub.push_data_files`` says otherwise."""
         plugin_dir = folder / "plugin"
         plugin_dir.mkdir(parents=True, exist_ok=True)
         self._call("save its state", self.plugin.save, plugin_dir)
@@ -368,33 +384,44 @@ class DiscriminatorRuntime:
             "plugin": self.plugin.name,
             "updates": self.updates,
             "warmup_done": self.warmup_done,
-            "replay": list(self.replay) if self.keys.replay_size else [],
             "rng": _rng_to_json(self.rng.getstate()),
-            "heldout_real": list(self.heldout_real),
-            "heldout_fake": list(self.heldout_fake),
             "streaks": self.streaks,
             "last_step": self.last_step,
             "last_auc": self.last_auc,
         }
+        texts = {
+            "replay": list(self.replay) if self.keys.replay_size else [],
+            "heldout_real": list(self.heldout_real),
+            "heldout_fake": list(self.heldout_fake),
+        }
+        (folder / TEXTS_FILE).write_text(json.dumps(texts), encoding="utf-8")
         (folder / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
 
-    def load_state(self, folder: Path) -> None:
-        state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+    def load_state(self, folder: Path, *, weights_only: bool = False) -> None:
+        """Restore what :meth:`save_state` wrote. ``weights_only`` (``init_from``): the plugin's state and the
+        update counters only; the replay buffer, held-out windows, health and RNG start with this run."""
+        state = read_state(folder)
         if state.get("plugin") != self.plugin.name:
             raise DiscriminatorFailure(
                 f"{folder} holds a '{state.get('plugin')}' discriminator, the recipe's is '{self.plugin.name}'; "
                 f"use the same discriminator, {FRESH_HINT}"
             )
         self._call("load its state", self.plugin.load, folder / "plugin")
-        self.updates = int(state["updates"])
-        self.warmup_done = int(state.get("warmup_done", 0))
-        self.replay = deque(state.get("replay", []), maxlen=max(self.keys.replay_size, 1))
-        self.rng.setstate(_rng_from_json(state["rng"]))
-        self.heldout_real = deque(state.get("heldout_real", []), maxlen=self.keys.heldout_window)
-        self.heldout_fake = deque(state.get("heldout_fake", []), maxlen=self.keys.heldout_window)
-        self.streaks = dict(state.get("streaks", {"high": 0, "low": 0}))
-        self.last_step = state.get("last_step")
-        self.last_auc = state.get("last_auc")
+        try:
+            self.updates = int(state.get("updates", 0))
+            self.warmup_done = int(state.get("warmup_done", 0))
+            if weights_only:
+                return
+            texts = json.loads((folder / TEXTS_FILE).read_text(encoding="utf-8")) if (folder / TEXTS_FILE).is_file() else {}
+            self.replay = deque(_strings(texts.get("replay")), maxlen=max(self.keys.replay_size, 1))
+            self.rng.setstate(_rng_from_json(state["rng"]))
+            self.heldout_real = deque(_strings(texts.get("heldout_real")), maxlen=self.keys.heldout_window)
+            self.heldout_fake = deque(_strings(texts.get("heldout_fake")), maxlen=self.keys.heldout_window)
+            self.streaks = dict(state.get("streaks", {"high": 0, "low": 0}))
+            self.last_step = state.get("last_step")
+            self.last_auc = state.get("last_auc")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DiscriminatorFailure(f"{folder}: the discriminator state is damaged ({type(exc).__name__}: {exc})") from exc
 
     def callback(self, train_dataset: Any) -> Any:
         """The trainer callback that runs the warmup before the policy's first update."""
@@ -420,6 +447,22 @@ def merge_rows(rows: Sequence[ChoiceBatchRow]) -> list[ChoiceBatchRow]:
         else:
             first.policy_wrong.extend(row.policy_wrong)
     return list(merged.values())
+
+
+def read_state(folder: Path) -> dict[str, Any]:
+    """The ``runtime.json`` of a discriminator state folder; one clear error when it is missing or damaged."""
+    path = folder / STATE_FILE
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DiscriminatorFailure(f"{path}: cannot read the discriminator state ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(state, dict):
+        raise DiscriminatorFailure(f"{path}: not a discriminator state (a JSON object was expected)")
+    return state
+
+
+def _strings(values: Any) -> list[str]:
+    return [v for v in values if isinstance(v, str)] if isinstance(values, list) else []
 
 
 def _context_of(row: Any) -> str:

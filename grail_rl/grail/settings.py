@@ -13,10 +13,11 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from grail_rl.plugins.base import BlockKeys
-from grail_rl.recipe.fields import ExistingPath
+from grail_rl.recipe.fields import RecipePath
 
 STATE_NAME = "discriminator"  # its folder inside a checkpoint's grail_state/
 STATE_FILE = "runtime.json"
+TEXTS_FILE = "texts.json"  # the replay buffer and held-out texts: viewers' data, kept off the hub by default
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 
@@ -25,10 +26,11 @@ class DiscriminatorBlockKeys(BlockKeys):
     train: bool = Field(
         True, description="Update the discriminator during training; false keeps it as loaded from init_from (frozen)."
     )
-    init_from: ExistingPath | None = Field(
+    init_from: RecipePath | None = Field(
         None,
-        description="Start from a trained discriminator: a checkpoint or final/ folder of an earlier run, or its "
-        "grail_state/discriminator folder. Needed with train: false.",
+        description="Start from a trained discriminator: a checkpoint or final/ folder of an earlier GRAIL run, or "
+        "its grail_state/discriminator folder (its weights and update count; checked when a run starts, a resume "
+        "takes the checkpoint's state instead). Needed with train: false.",
     )
     device: str = Field(
         "auto",
@@ -82,14 +84,13 @@ class DiscriminatorBlockKeys(BlockKeys):
     @field_validator("init_from")
     @classmethod
     def _state_folder(cls, value: Path | None) -> Path | None:
-        if value is None:
-            return None
+        # A path that is gone is left to the start of a run: resuming a run that was started from it needs only
+        # its own checkpoint.
+        if value is None or not value.exists():
+            return value
         folder = state_folder(value)
         if folder is None:
-            raise ValueError(
-                f"{value} holds no discriminator state (no {STATE_FILE} in it or in grail_state/{STATE_NAME}/): give "
-                "a checkpoint or final/ folder of a GRAIL run"
-            )
+            raise ValueError(no_state_message(value))
         return folder
 
     @field_validator("device")
@@ -101,8 +102,18 @@ class DiscriminatorBlockKeys(BlockKeys):
 
 
 def state_folder(path: Path) -> Path | None:
-    """The discriminator state folder ``path`` names: itself, or ``path/grail_state/discriminator``."""
+    """The discriminator state folder ``path`` names: itself, ``path/grail_state/discriminator``, or the folder of
+    a ``runtime.json`` given itself."""
+    if path.name == STATE_FILE and path.is_file():
+        return path.parent
     for candidate in (path, path / "grail_state" / STATE_NAME):
         if (candidate / STATE_FILE).is_file():
             return candidate
     return None
+
+
+def no_state_message(path: Path) -> str:
+    return (
+        f"{path} holds no discriminator state (no {STATE_FILE} in it or in grail_state/{STATE_NAME}/): give a "
+        "checkpoint or final/ folder of a GRAIL run"
+    )

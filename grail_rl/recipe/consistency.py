@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from grail_rl.recipe.yaml_loader import Loc
@@ -160,6 +161,7 @@ def discriminator_problems(recipe: Any) -> list[tuple[Loc, str]]:
             f"reward '{recipe.rewards[i].name}' has weight 0, so the discriminator would be trained for nothing "
             "the policy learns from; give it a weight > 0 or remove it and the discriminator block",
         ))  # fmt: skip
+    problems += _init_from_problems(recipe, block)
     if not block.train and block.init_from is None:
         problems.append((
             ("discriminator", "train"),
@@ -187,6 +189,32 @@ def discriminator_problems(recipe: Any) -> list[tuple[Loc, str]]:
             "collapse_patience or give heldout_share a value above 0",
         ))  # fmt: skip
     return problems
+
+
+def _init_from_problems(recipe: Any, block: Any) -> list[tuple[Loc, str]]:
+    """``init_from`` that names another discriminator, or that replacing the run would move away."""
+    import json
+
+    from grail_rl.grail.settings import STATE_FILE
+
+    source = block.init_from
+    if source is None:
+        return []
+    loc = ("discriminator", "init_from")
+    out = Path(recipe.output.dir)
+    if recipe.output.overwrite and (source == out or out in source.parents):
+        return [(loc, f"{source} is inside output.dir, which output.overwrite sets aside before the run starts; copy "
+                      "it elsewhere first")]  # fmt: skip
+    if not (source / STATE_FILE).is_file():
+        return []  # gone: checked when a run starts (a resume does not need it)
+    try:
+        saved = json.loads((source / STATE_FILE).read_text(encoding="utf-8")).get("plugin")
+    except (OSError, ValueError, AttributeError) as exc:
+        return [(loc, f"{source / STATE_FILE} cannot be read ({type(exc).__name__}); give another GRAIL run's state")]
+    if saved != block.name:
+        return [(loc, f"{source} holds a '{saved}' discriminator, but this block's is '{block.name}'; start from a "
+                      f"run of the same discriminator")]  # fmt: skip
+    return []
 
 
 def scheduler_problems(trainer: Any) -> list[tuple[Loc, str]]:

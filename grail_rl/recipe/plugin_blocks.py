@@ -29,7 +29,8 @@ class PluginBlockMixin:
     def block_keys(self) -> Any:
         """The kind's own keys of this block (weight and on_fault of a reward, the discriminator's training)."""
         keys = kind_of(self.plugin_spec.kind).block_keys
-        return keys.model_validate({k: getattr(self, k) for k in keys.model_fields})
+        # Validated with the recipe already; validating again could fail on a path a run has since moved.
+        return keys.model_construct(**{k: getattr(self, k) for k in keys.model_fields})
 
     def plugin_options(self) -> PluginConfig:
         """The plugin's own Config, validated from this block (without the block's reserved keys)."""

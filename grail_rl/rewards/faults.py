@@ -38,7 +38,8 @@ class RewardFault(GrailError):
 
 class FatalRewardError(GrailError):
     """A failure that abstaining cannot fix (the run's discriminator broke, say): it stops training whatever
-    the reward's ``on_fault`` says, on every process alike."""
+    the reward's ``on_fault`` says. (With several processes, the one that failed says why; the others stop when
+    the launcher ends the job.)"""
 
 
 @dataclass(frozen=True)

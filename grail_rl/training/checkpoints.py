@@ -96,7 +96,7 @@ def restore_extra_state(savers: Sequence[StateSaver], checkpoint: Path, *, fresh
         except Exception as exc:
             detail = str(exc) if isinstance(exc, GrailError) else f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
             if hint and hint not in detail:
-                detail += f"; {hint}"
+                detail = f"{detail.rstrip('. ')}; {hint}"
             raise CheckpointError(f"could not restore the {saver.name} state from {folder}: {detail}") from exc
     return started_fresh
 

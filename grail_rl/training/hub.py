@@ -26,7 +26,11 @@ logger = logging.getLogger(__name__)
 
 CARD_MARK = "<!-- grail-rl -->"
 # Paths (fnmatch patterns relative to the output folder) that hold participants' data.
-DATA_FILES = ("completions/*", "drop_report_*.json", "reward_faults/*", "*.predictions.jsonl", "train.log")
+DATA_FILES = (
+    "completions/*", "drop_report_*.json", "reward_faults/*", "*.predictions.jsonl", "train.log",
+    # The discriminator's replay buffer and held-out texts, in checkpoints and final/ (grail_rl.grail.runtime).
+    "*grail_state/*/texts.json",
+)  # fmt: skip
 # grail-rl's own bookkeeping: the folder lock and a run set aside while it is being replaced.
 NEVER_PUSHED = (".grail-*", ".staging*")
 
@@ -73,9 +77,10 @@ def revision_name(step: int) -> str:
 class HubPusher:
     """Pushes each published checkpoint to its own branch of ``repo_id`` (``hub.revision_per_save``)."""
 
-    def __init__(self, repo_id: str, *, private: bool | None = None):
+    def __init__(self, repo_id: str, *, private: bool | None = None, ignore: tuple[str, ...] = ()):
         self.repo_id = repo_id
         self.private = private
+        self.ignore = ignore  # patterns (relative to the checkpoint) left out of each revision
         self.pushed: list[str] = []
 
     def _api(self) -> Any:
@@ -96,6 +101,7 @@ class HubPusher:
             revision=branch,
             commit_message=f"grail-rl checkpoint at step {step}",
             delete_patterns="*",
+            ignore_patterns=list(self.ignore) or None,
         )
         self.pushed.append(branch)
         logger.info("pushed %s to %s@%s", folder.name, self.repo_id, branch)

@@ -118,6 +118,12 @@ def check_discriminator_state(recipe: Any, checkpoint: Path | None, fresh_state:
                 "--fresh-discriminator: there is no checkpoint to resume from, so the discriminator starts new "
                 "anyway; drop the flag"
             )
+        source = recipe.discriminator.init_from if recipe.discriminator is not None else None
+        if source is not None:
+            from grail_rl.grail.settings import no_state_message, state_folder
+
+            if state_folder(source) is None:  # gone since validation, or never there
+                raise GrailError(f"discriminator.init_from: {no_state_message(source)}")
         return
     if recipe.discriminator is None or STATE_NAME in fresh_state:
         return
@@ -429,7 +435,7 @@ def _train(
     from grail_rl.data.dataset import prompt_limit
     from grail_rl.models.loading import context_window, load_policy
     from grail_rl.training.callbacks import RunLogCallback
-    from grail_rl.training.hub import HubPusher
+    from grail_rl.training.hub import HubPusher, hidden_from_hub
     from grail_rl.training.trainer import build_trainer
 
     recipe = loaded.recipe
@@ -465,7 +471,8 @@ def _train(
         eval_dataset if recipe.trainer.eval_strategy != "no" or recipe.trainer.eval_on_start else None
     )
     pusher = (
-        HubPusher(recipe.hub.hub_model_id, private=recipe.hub.hub_private_repo)
+        HubPusher(recipe.hub.hub_model_id, private=recipe.hub.hub_private_repo,
+                  ignore=hidden_from_hub(recipe.hub.push_data_files))  # fmt: skip
         if (recipe.hub.revision_per_save and recipe.hub.hub_model_id)
         else None
     )
@@ -495,7 +502,7 @@ def _train(
         in_training_step=lambda: bool(trainer.model.training),
     )  # fmt: skip
     if discriminator is not None:
-        discriminator.setup(context)
+        discriminator.setup(context, resuming=checkpoint is not None)
     setup_plugins(reward_funcs, context)
     if checkpoint is not None:
         from grail_rl.training.checkpoints import restore_extra_state

@@ -70,12 +70,25 @@ def train(
     from grail_rl.training.run import run_training
     from grail_rl.training.summary import print_summary
 
-    result = run_training(
-        loaded,
-        resume=resume,
-        accept_changes=accept_recipe_changes,
-        console=not quiet,
-        evaluate=not no_eval,
-        fresh_state=("discriminator",) if fresh_discriminator else (),
-    )
-    print_summary(result)
+    try:
+        result = run_training(
+            loaded,
+            resume=resume,
+            accept_changes=accept_recipe_changes,
+            console=not quiet,
+            evaluate=not no_eval,
+            fresh_state=("discriminator",) if fresh_discriminator else (),
+        )
+        print_summary(result)
+    finally:
+        release_process_group()
+
+
+def release_process_group() -> None:
+    """End the distributed process group (torchrun / accelerate launch) before the interpreter exits: left to
+    the interpreter's teardown, gloo's threads can abort the process ("terminate called without an active
+    exception") after training has finished."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

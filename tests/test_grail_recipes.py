@@ -117,7 +117,7 @@ def test_init_from_inside_an_output_folder_that_overwrite_sets_aside_is_refused(
 
 
 def test_init_from_that_is_gone_is_left_to_the_start_of_a_run(tmp_path):
-    from grail_rl.training.run import check_discriminator_state
+    from grail_rl.training.discriminator import check_discriminator_state
 
     path = _write(tmp_path, "{name: ngram, init_from: gone/final}")
     recipe = load_recipe(path, plugins=load_plugins(blocked=())).recipe  # a resume would not need it
@@ -179,7 +179,7 @@ def test_fresh_discriminator_needs_resume_and_a_discriminator(tmp_path):
 
 
 def test_resuming_a_grail_run_from_a_checkpoint_without_discriminator_state_names_the_flag(tmp_path):
-    from grail_rl.training.run import check_discriminator_state
+    from grail_rl.training.discriminator import check_discriminator_state
 
     recipe = load_recipe(_write(tmp_path, "{name: ngram}"), plugins=load_plugins(blocked=())).recipe
     checkpoint = tmp_path / "out" / "checkpoint-4"

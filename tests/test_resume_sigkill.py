@@ -45,6 +45,18 @@ def _driver(tmp_path: Path, recipe: Path, resume: str, delay: float) -> subproce
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
 
 
+def kill_after_checkpoint(proc: subprocess.Popen, out: Path, step: int) -> None:
+    """SIGKILL ``proc`` as soon as ``checkpoint-<step>`` is published, before the run ends."""
+    deadline = time.time() + 120
+    while not (out / f"checkpoint-{step}" / "grail_checkpoint.json").exists():
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.time() < deadline, f"no checkpoint-{step} within 120 s"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "final").exists(), "the run finished before it was killed"
+
+
 def _weights(folder: Path) -> dict:
     from safetensors.torch import load_file
 
@@ -63,14 +75,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, tiny_model):
 
     proc = _driver(killed_dir, killed, "no", 0.4)
     out = killed_dir / "out"
-    deadline = time.time() + 120
-    while not (out / "checkpoint-4" / "grail_checkpoint.json").exists():
-        assert proc.poll() is None, proc.stdout.read()
-        assert time.time() < deadline, "no checkpoint-4 within 120 s"
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (out / "final").exists(), "the run finished before it was killed"
+    kill_after_checkpoint(proc, out, 4)
 
     resumed = _driver(killed_dir, killed, "latest", 0.0)
     reference = _driver(ref_dir, ref, "no", 0.0)
@@ -136,14 +141,7 @@ def test_a_grail_run_killed_and_resumed_has_the_same_discriminator_as_an_uninter
 
     proc = start("killed", "no", 0.5)
     out = dirs["killed"] / "out"
-    deadline = time.time() + 120
-    while not (out / "checkpoint-2" / "grail_checkpoint.json").exists():
-        assert proc.poll() is None, proc.stdout.read()
-        assert time.time() < deadline, "no checkpoint-2 within 120 s"
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (out / "final").exists(), "the run finished before it was killed"
+    kill_after_checkpoint(proc, out, 2)
     for p in (start("killed", "latest", 0.0), start("ref", "no", 0.0)):
         output, _ = p.communicate(timeout=240)
         assert p.returncode == 0, output[-3000:]

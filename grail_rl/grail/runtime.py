@@ -35,7 +35,7 @@ import random
 import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +64,6 @@ class ChoiceBatchRow:
     policy_wrong: list[str]  # the texts of the policy's valid choices that were not the gold one
     others: list[str]  # the texts of the other in-slate options (candidates for extra negatives)
     heldout: bool = False
-
-
-@dataclass
-class Health:
-    """The numbers the runtime logs about one call."""
-
-    metrics: dict[str, float] = field(default_factory=dict)
 
 
 def auc(positives: Sequence[float], negatives: Sequence[float]) -> float | None:
@@ -203,11 +196,11 @@ class DiscriminatorRuntime:
         step: int | None,
         log: Callable[[str, float], None] | None,
         exchanged: bool = False,
-    ) -> Health:
+    ) -> dict[str, float]:
         """In a policy training step, keep the held-out pairs and update on the rest; log and check health.
         ``rows`` are this rank's, gathered here, or (``exchanged=True``) what :meth:`exchange` returned."""
         gathered = list(rows) if exchanged else self.exchange(rows)
-        health = Health()
+        metrics: dict[str, float] = {}
         if self._in_training():  # never from in-training evaluation: its rows are not the policy's training data
             heldout = [row for row in gathered if row.heldout]
             self.heldout_real.extend(row.gold for row in heldout)
@@ -219,19 +212,19 @@ class DiscriminatorRuntime:
                 for row in training:
                     if self.keys.extra_negatives and row.others:
                         fake += self.rng.sample(row.others, min(self.keys.extra_negatives, len(row.others)))
-                health.metrics.update(self._updates(real, fake, self.keys.updates_per_step))
+                metrics.update(self._updates(real, fake, self.keys.updates_per_step))
                 if self.keys.replay_size:
                     self.replay.extend(fake)
             self.last_auc = self.auc()
             self._check_collapse(self.last_auc, step)
         if self.last_auc is not None:
-            health.metrics["auc"] = self.last_auc
-        health.metrics["replay_size"] = float(len(self.replay) if self.keys.replay_size else 0)
-        health.metrics["updates"] = float(self.updates)
+            metrics["auc"] = self.last_auc
+        metrics["replay_size"] = float(len(self.replay) if self.keys.replay_size else 0)
+        metrics["updates"] = float(self.updates)
         if log is not None:
-            for key, number in health.metrics.items():
+            for key, number in metrics.items():
                 log(f"discriminator/{key}", number)
-        return health
+        return metrics
 
     def _updates(self, real: list[str], fake: list[str], count: int) -> dict[str, float]:
         """``count`` minibatch updates (the odd text real); the mean of the metrics the plugin reported."""

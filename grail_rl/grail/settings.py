@@ -117,3 +117,17 @@ def no_state_message(path: Path) -> str:
         f"{path} holds no discriminator state (no {STATE_FILE} in it or in grail_state/{STATE_NAME}/): give a "
         "checkpoint or final/ folder of a GRAIL run"
     )
+
+
+def saved_plugin(folder: Path) -> str | None:
+    """The discriminator plugin whose state ``folder`` holds (its ``runtime.json``'s ``plugin``).
+
+    :raises OSError, ValueError: when the file cannot be read or is not a JSON object.
+    """
+    import json
+
+    state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+    if not isinstance(state, dict):
+        raise ValueError("not a JSON object")
+    plugin = state.get("plugin")
+    return plugin if isinstance(plugin, str) else None

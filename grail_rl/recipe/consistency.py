@@ -193,9 +193,7 @@ def discriminator_problems(recipe: Any) -> list[tuple[Loc, str]]:
 
 def _init_from_problems(recipe: Any, block: Any) -> list[tuple[Loc, str]]:
     """``init_from`` that names another discriminator, or that replacing the run would move away."""
-    import json
-
-    from grail_rl.grail.settings import STATE_FILE
+    from grail_rl.grail.settings import STATE_FILE, saved_plugin
 
     source = block.init_from
     if source is None:
@@ -208,8 +206,8 @@ def _init_from_problems(recipe: Any, block: Any) -> list[tuple[Loc, str]]:
     if not (source / STATE_FILE).is_file():
         return []  # gone: checked when a run starts (a resume does not need it)
     try:
-        saved = json.loads((source / STATE_FILE).read_text(encoding="utf-8")).get("plugin")
-    except (OSError, ValueError, AttributeError) as exc:
+        saved = saved_plugin(source)
+    except (OSError, ValueError) as exc:
         return [(loc, f"{source / STATE_FILE} cannot be read ({type(exc).__name__}); give another GRAIL run's state")]
     if saved != block.name:
         return [(loc, f"{source} holds a '{saved}' discriminator, but this block's is '{block.name}'; start from a "

@@ -15,7 +15,6 @@ way to resume.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -31,6 +30,7 @@ from typing import Any
 from grail_rl.errors import GrailError, describe_exception
 from grail_rl.training.checkpoints import STAGING, clear_staging
 from grail_rl.training.config import GRAIL_DECIDED, build_grpo_config
+from grail_rl.training.discriminator import check_discriminator_state, discriminator_runtime
 from grail_rl.training.output_claim import OutputClaim, claim_output_dir
 from grail_rl.training.preflight import check_generation_kwargs, check_optional_packages, check_precision
 from grail_rl.training.resume import ResumePlan, checkpoint_identity, plan_resume, refuse_if_complete
@@ -93,57 +93,6 @@ def plugin_context(trainer: Any, tokenizer: Any, output_dir: Path, recipe: Any, 
         seed=recipe.trainer.seed,
         **extra,
     )
-
-
-def discriminator_runtime(recipe: Any) -> Any:
-    """The recipe's discriminator, trained online (:class:`~grail_rl.grail.runtime.DiscriminatorRuntime`), or None."""
-    block = recipe.discriminator
-    if block is None:
-        return None
-    from grail_rl.grail.runtime import DiscriminatorRuntime
-
-    return DiscriminatorRuntime(block.build(), block.block_keys(), plugin_name=block.plugin_spec.source.plugin)
-
-
-def check_discriminator_state(recipe: Any, checkpoint: Path | None, fresh_state: tuple[str, ...]) -> None:
-    """Refuse to resume a GRAIL run from a checkpoint without discriminator state, unless told to start anew."""
-    from grail_rl.grail.settings import STATE_NAME
-    from grail_rl.training.checkpoints import missing_state
-
-    if STATE_NAME in fresh_state and recipe.discriminator is None:
-        raise GrailError("--fresh-discriminator: the recipe has no discriminator block")
-    if checkpoint is None:
-        if STATE_NAME in fresh_state:
-            raise GrailError(
-                "--fresh-discriminator: there is no checkpoint to resume from, so the discriminator starts new "
-                "anyway; drop the flag"
-            )
-        source = recipe.discriminator.init_from if recipe.discriminator is not None else None
-        if source is not None:
-            from grail_rl.grail.settings import no_state_message, state_folder
-
-            if state_folder(source) is None:  # gone since validation, or never there
-                raise GrailError(f"discriminator.init_from: {no_state_message(source)}")
-        return
-    if recipe.discriminator is None or STATE_NAME in fresh_state:
-        return
-    if missing_state(checkpoint, [STATE_NAME]):
-        raise GrailError(
-            f"{checkpoint} holds no discriminator state (it was saved by a run without a discriminator block, or by "
-            "an older grail-rl); pass --fresh-discriminator to resume with a new, untrained discriminator"
-        )
-    from grail_rl.grail.settings import STATE_FILE
-    from grail_rl.training.checkpoints import STATE_DIR
-
-    try:
-        saved = json.loads((checkpoint / STATE_DIR / STATE_NAME / STATE_FILE).read_text(encoding="utf-8")).get("plugin")
-    except (OSError, ValueError, AttributeError):
-        saved = None
-    if saved != recipe.discriminator.name:
-        raise GrailError(
-            f"{checkpoint} holds a '{saved}' discriminator but the recipe's is '{recipe.discriminator.name}'; resume "
-            "with the same discriminator, or pass --fresh-discriminator to start a new, untrained one"
-        )
 
 
 def setup_plugins(reward_funcs: list[Any], context: Any) -> None:
@@ -252,8 +201,9 @@ def save_final(trainer: Any, output_dir: Path) -> Path:
     """Save the final model and tokenizer to ``OUTPUT/final`` through a staging folder (atomic rename).
 
     The folder gets the same marker and file digests as a checkpoint, so ``evaluate`` can tell a damaged
-    copy from a good one, and the extra state (the discriminator) under ``grail_state/`` as a checkpoint does. A failed save (a full disk: torch raises a RuntimeError there) is one line and
-    leaves neither a staging folder nor a half-written ``final/``.
+    copy from a good one, and the extra state (the discriminator) under ``grail_state/`` as a checkpoint does.
+    A failed save (a full disk: torch raises a RuntimeError there) is one line and leaves neither a staging
+    folder nor a half-written ``final/``.
     """
     from grail_rl.training.checkpoints import save_extra_state, save_failure, write_marker
 

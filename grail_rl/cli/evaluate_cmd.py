@@ -1,4 +1,4 @@
-"""``grail-rl evaluate RECIPE [--model PATH | --base] [--data FILE ...] [--max-samples N] [--out DIR]``.
+"""``grail-rl evaluate RECIPE [--model PATH | --base | --predictions FILE ...] [--data FILE ...] [--out DIR]``.
 
 Evaluates a saved model on its own, with the same greedy decoding, answer parser and baselines as the
 evaluation at the end of ``grail-rl train`` (:mod:`grail_rl.training.final_eval`):
@@ -11,6 +11,11 @@ evaluation at the end of ``grail-rl train`` (:mod:`grail_rl.training.final_eval`
 - reports go to ``OUTPUT/eval/`` for the final model (where ``train`` writes them), else to
   ``OUTPUT/evaluations/<model folder name or "base">/eval/``; an existing report is replaced only with
   ``--overwrite``.
+
+``--predictions FILE`` re-scores stored outputs instead of running a model (one file per set, in the order of
+the sets): the rows are built as for a model, each is matched to its stored output by the hash of its user
+prompt, and the outputs are read by the same parser (:mod:`grail_rl.evaluation.predictions`). Reports go to
+``OUTPUT/evaluations/predictions/eval/`` unless ``--out`` says otherwise.
 
 Everything a user can get wrong (the recipe, the model folder, the data files, an existing report) is
 checked before torch is imported, and stops with one ``error:`` line and exit status 2.
@@ -31,6 +36,7 @@ from grail_rl.files import ensure_writable_folder
 from grail_rl.training.run_folder import EVALUATIONS_DIR
 
 BASE_LABEL = "base"
+PREDICTIONS_LABEL = "predictions"
 EVAL_SET = "eval"  # the recipe's eval split, named as `train` names it
 MODEL_FILES = ("config.json", "adapter_config.json")  # a full model, or a PEFT adapter on a base model
 
@@ -233,6 +239,15 @@ def device_for(recipe: Any) -> str:
     help="Write the reports under DIR/eval [default: output.dir for the final model, "
     "else output.dir/evaluations/<model folder or base>].",
 )
+@click.option(
+    "--predictions",
+    "predictions",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Re-score the outputs stored in FILE instead of running a model: one file per set (the eval split, or "
+    "each --data file in order), matched to the rows by prompt hash.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace reports an earlier evaluation wrote.")
 @click.pass_context
 def evaluate(
@@ -244,6 +259,7 @@ def evaluate(
     data: tuple[Path, ...],
     max_samples: int | None,
     out: Path | None,
+    predictions: tuple[Path, ...],
     overwrite: bool,
 ) -> None:
     """Evaluate a saved model (the run's final model, a checkpoint, or the base model) as RECIPE says.
@@ -257,12 +273,26 @@ def evaluate(
     limit = [f"data.max_eval_samples={max_samples}"] if max_samples is not None else []
     # With --data the sample limit belongs to each file's set (the recipe itself may have no eval split).
     overrides = [*sets, *limit]
+    if predictions and (model_path is not None or base):
+        raise GrailError("--predictions re-scores stored outputs: it takes no --model or --base")
     loaded = load(recipe, list(sets) if data else overrides, list(ctx.args))
-    choice = choose_model(loaded, model_path, base, out)
+    if predictions:
+        output_dir = Path(loaded.recipe.output.dir)
+        choice = ModelChoice(PREDICTIONS_LABEL, PREDICTIONS_LABEL, out or output_dir / EVALUATIONS_DIR / PREDICTIONS_LABEL)
+    else:
+        choice = choose_model(loaded, model_path, base, out)
     plans = plan_sets(loaded, data, overrides, list(ctx.args))
+    if predictions and len(predictions) != len(plans):
+        raise GrailError(
+            f"--predictions: give one file per evaluated set ({len(plans)}: "
+            f"{', '.join(plan.name for plan in plans)}), got {len(predictions)}"
+        )
     stale = refuse_existing(choice.out / EVAL_DIR, [plan.name for plan in plans], overwrite)
     ensure_writable_folder(choice.out / EVAL_DIR, "--out" if out is not None else "output.dir")  # before loading
-    reports = run_evaluation(loaded, choice, plans, stale)
+    if predictions:
+        reports = run_rescoring(loaded, choice, plans, list(predictions), stale)
+    else:
+        reports = run_evaluation(loaded, choice, plans, stale)
     print_reports(reports, choice.out / EVAL_DIR)
 
 
@@ -277,7 +307,6 @@ def run_evaluation(loaded: Any, choice: ModelChoice, plans: list[SetPlan], stale
     tokenizer, limit = prompt_measure(loaded.recipe, choice.location)
     built = build_sets(plans, tokenizer, limit)
     baseline_rows = fit_rows(loaded, tokenizer, limit)
-    from grail_rl.evaluation.report import report_files
     from grail_rl.training.final_eval import EVAL_DIR
 
     model = load_model(loaded.recipe.model, choice.location).to(device_for(loaded.recipe))
@@ -290,12 +319,53 @@ def run_evaluation(loaded: Any, choice: ModelChoice, plans: list[SetPlan], stale
         )  # fmt: skip
     # Only now, with the new reports written: an older report of another completeness (a partial beside a
     # new complete one) would contradict them. An interrupted evaluation leaves the older ones as they were.
-    written = {path for report in reports for path in report_files(choice.out / EVAL_DIR, report.name,
-                                                                     complete=report.complete)}  # fmt: skip
+    _remove_stale(stale, reports, choice.out / EVAL_DIR)
+    return reports
+
+
+def run_rescoring(
+    loaded: Any, choice: ModelChoice, plans: list[SetPlan], files: list[Path], stale: list[Path]
+) -> list[Any]:
+    """Score the stored outputs of ``files`` (one per plan) on the rows the plans build; no model, no torch.
+
+    The prompts are built without a tokenizer (limits, if the recipe sets any, count characters), so a row
+    the model's evaluation dropped or truncated differently has no stored output and the report is partial.
+    """
+    from grail_rl.evaluation.generate import prediction_for
+    from grail_rl.evaluation.predictions import match_outputs, read_predictions
+    from grail_rl.evaluation.report import build_report
+    from grail_rl.training.final_eval import EVAL_DIR
+
+    stored = [read_predictions(path.expanduser()) for path in files]  # every file readable before any work
+    built = build_sets(plans, None, None)
+    baseline_rows = fit_rows(loaded, None, None)
+    reports = []
+    for (name, dataset, ceiling), plan, outputs_file in zip(built, plans, stored, strict=True):
+        rows = [dict(row) for row in dataset]
+        outputs = match_outputs(outputs_file, [row["prompt"] for row in rows], set_name=name)
+        scored = [prediction_for(row, text, False) for row, text in zip(rows, outputs, strict=True) if text is not None]
+        missing = len(rows) - len(scored)
+        if missing:
+            click.echo(f"note: {outputs_file.path} has no output for {missing:,} of the {len(rows):,} rows of "
+                       f"'{name}': the report is partial", err=True)  # fmt: skip
+        meta = {"model": f"stored outputs ({outputs_file.path})", "model_label": choice.label,
+                "recipe": str(loaded.path.resolve()), "data": plan.source, "decoding": "as stored"}  # fmt: skip
+        report = build_report(name, scored, expected_rows=len(rows), train_rows=baseline_rows,
+                              synthetic_ceiling=ceiling, meta=meta, other_data=not plan.ceiling)  # fmt: skip
+        report.write(choice.out / EVAL_DIR)
+        reports.append(report)
+    _remove_stale(stale, reports, choice.out / EVAL_DIR)
+    return reports
+
+
+def _remove_stale(stale: list[Path], reports: list[Any], eval_dir: Path) -> None:
+    """Remove the earlier reports the new ones replace (only now, with the new ones written)."""
+    from grail_rl.evaluation.report import report_files
+
+    written = {path for report in reports for path in report_files(eval_dir, report.name, complete=report.complete)}
     for path in stale:
         if path not in written:
             path.unlink(missing_ok=True)
-    return reports
 
 
 def print_reports(reports: list[Any], eval_dir: Path) -> None:

@@ -53,7 +53,7 @@ def detect_format(path: Path, declared: str = "auto") -> str:
 def _looks_rendered(path: Path) -> bool:
     try:
         with path.open("rb") as fh:
-            for line in _lines(fh):
+            for line in bounded_lines(fh):
                 if line is not None and line.strip():
                     first = json.loads(line)
                     return isinstance(first, dict) and "messages" in first and not (
@@ -64,7 +64,7 @@ def _looks_rendered(path: Path) -> bool:
     return False
 
 
-def _lines(fh: Any) -> Iterator[bytes | None]:
+def bounded_lines(fh: Any) -> Iterator[bytes | None]:
     """The lines of a binary file, each read with at most :data:`MAX_LINE` bytes in memory; a longer line
     is skipped to its end and yielded as None, so the row count stays right."""
     while True:
@@ -114,7 +114,7 @@ def iter_records(
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, Record]]:
     parsed_any = False
     with path.open("rb") as fh:
-        for n, raw in enumerate(_lines(fh), 1):
+        for n, raw in enumerate(bounded_lines(fh), 1):
             if raw is None:
                 yield n, RowDropped("line_too_long", f"line {n} is longer than {MAX_LINE // (1024 * 1024)} MiB")
                 continue

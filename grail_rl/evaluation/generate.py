@@ -13,11 +13,13 @@ from typing import Any
 
 from grail_rl.evaluation.baselines import FitRows
 from grail_rl.evaluation.metrics import Prediction
+from grail_rl.evaluation.predictions import prompt_hash
 from grail_rl.evaluation.report import EvalReport, build_report
 from grail_rl.rewards.parser import answer_follows_think, parse_answer_text
 
 
-def _prediction(row: dict[str, Any], text: str, allow_bare_numbers: bool) -> Prediction:
+def prediction_for(row: dict[str, Any], text: str, allow_bare_numbers: bool) -> Prediction:
+    """The :class:`Prediction` of the model output ``text`` on ``row``, read by the shared answer parser."""
     return Prediction(
         gold_index=int(row["gold_index"]),
         n_options=int(row["n_options"]),
@@ -25,6 +27,8 @@ def _prediction(row: dict[str, Any], text: str, allow_bare_numbers: bool) -> Pre
         formatted=answer_follows_think(text),
         issue=row.get("issue"),
         participant_study=row.get("participant_study"),
+        prompt_hash=prompt_hash(row["prompt"]) if "prompt" in row else None,
+        output=text,
     )
 
 
@@ -99,7 +103,7 @@ def evaluate_model(
 
     def collect(texts: list[str]) -> None:
         for text in texts:
-            predictions.append(_prediction(rows[len(predictions)], text, allow_bare_numbers))
+            predictions.append(prediction_for(rows[len(predictions)], text, allow_bare_numbers))
 
     meta = {"max_new_tokens": max_new_tokens, "decoding": "greedy", **(meta or {})}
 

@@ -26,6 +26,10 @@ class Prediction:
     formatted: bool = False
     issue: str | None = None
     participant_study: str | None = None
+    # What the model wrote and which prompt it answered (grail_rl.evaluation.predictions.prompt_hash): with
+    # them a predictions file can be re-scored without the model (`grail-rl evaluate --predictions`).
+    prompt_hash: str | None = None
+    output: str | None = None
 
     @property
     def correct(self) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 
 from grail_rl.errors import GrailError
 from grail_rl.evaluation.baselines import TRIVIAL_RULES, FitRows, baselines, rows_of
+from grail_rl.evaluation.fidelity import position_fidelity
 from grail_rl.evaluation.metrics import Prediction, breakdowns, summarise
 from grail_rl.files import atomic_output, write_json_atomically
 
@@ -85,6 +86,7 @@ class EvalReport:
             "degenerate": self.degenerate(),
             "best_baseline": {"name": best[0], **best[1]} if best else None,
             "breakdowns": breakdowns(self.predictions),
+            "fidelity": {"positions": position_fidelity(self.predictions)},
             "baselines": self.baselines,
             "meta": self.meta,
         }
@@ -157,6 +159,23 @@ def verdict_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def fidelity_lines(fidelity: dict[str, Any]) -> list[str]:
+    """The position-distribution fidelity in one line: JSD per slate size (with its interval) and overall."""
+    overall = fidelity["overall"]
+    if "jsd" not in overall:
+        return ["  position fidelity      no parsed answers to compare with the viewers' choices"]
+    sizes = [
+        f"{size} options {entry['jsd']:.3f} [{entry['ci95'][0]:.3f}, {entry['ci95'][1]:.3f}] (n={entry['rows']})"
+        for size, entry in fidelity["by_slate_size"].items()
+        if "jsd" in entry
+    ]
+    return [
+        f"  position fidelity      JSD {overall['jsd']:.3f} against the viewers' clicks (0 = same distribution; a "
+        f"uniform random pick: {overall['uniform_pick_jsd']:.3f})",
+        f"    by slate size        {'; '.join(sizes)}",
+    ]
+
+
 def summary_lines(report: EvalReport) -> list[str]:
     """A plain-text summary: model accuracy with its interval, what it means, and every baseline with where
     it was fitted."""
@@ -168,6 +187,7 @@ def summary_lines(report: EvalReport) -> list[str]:
     lines += verdict_lines(data)
     lines.append(f"  model answers          {_shares(data['answers'])}")
     lines.append(f"  gold positions         {_shares(data['gold_positions'])}")
+    lines += fidelity_lines(data["fidelity"]["positions"])
     lines.append(f"  parsed rate            {_pct(overall['parsed_rate'])}")
     lines.append(f"  format rate            {_pct(overall['format_rate'])}")
     for key, entry in data["baselines"].items():

@@ -310,17 +310,36 @@ def run_evaluation(loaded: Any, choice: ModelChoice, plans: list[SetPlan], stale
     from grail_rl.training.final_eval import EVAL_DIR
 
     model = load_model(loaded.recipe.model, choice.location).to(device_for(loaded.recipe))
+    discriminator = saved_discriminator(loaded.recipe, choice.location)
     meta = {"model": choice.location, "model_label": choice.label, "recipe": str(loaded.path.resolve())}
     reports = []
     for (name, dataset, ceiling), plan in zip(built, plans, strict=True):
         reports += evaluate_sets(
             model, tokenizer, [(name, dataset, ceiling)], choice.out, loaded.recipe,
             fit_rows=baseline_rows, meta={**meta, "data": plan.source}, other_data=not plan.ceiling,
+            discriminator=discriminator,
         )  # fmt: skip
     # Only now, with the new reports written: an older report of another completeness (a partial beside a
     # new complete one) would contradict them. An interrupted evaluation leaves the older ones as they were.
     _remove_stale(stale, reports, choice.out / EVAL_DIR)
     return reports
+
+
+def saved_discriminator(recipe: Any, location: str) -> tuple[Any, str] | None:
+    """The discriminator saved with the evaluated model (a GRAIL run's final/ or checkpoint), frozen, with
+    where it came from; None for a model without one or a recipe without a discriminator block."""
+    from grail_rl.grail.settings import STATE_NAME, state_folder
+    from grail_rl.training.checkpoints import STATE_DIR
+
+    folder = Path(location)
+    if recipe.discriminator is None or not folder.is_dir():
+        return None
+    state = state_folder(folder / STATE_DIR / STATE_NAME)
+    if state is None:
+        return None
+    from grail_rl.evaluation.turing import frozen_discriminator
+
+    return frozen_discriminator(recipe, state), str(state)
 
 
 def run_rescoring(

@@ -95,9 +95,11 @@ def evaluate_model(
     chat_template_kwargs: dict[str, Any] | None = None,
     meta: dict[str, Any] | None = None,
     other_data: bool = False,
+    discriminator: tuple[Any, str] | None = None,
 ) -> EvalReport:
     """Evaluate ``model`` on every row of ``dataset`` (columns prompt, gold_index, n_options, ...);
-    ``meta`` (e.g. which model and data) is recorded in the report beside the decoding settings."""
+    ``meta`` (e.g. which model and data) is recorded in the report beside the decoding settings;
+    ``discriminator`` (a frozen runtime and where it came from) adds the Turing AUC of a complete run."""
     rows = [dict(r) for r in dataset]
     predictions: list[Prediction] = []
 
@@ -133,6 +135,10 @@ def evaluate_model(
             report().write(out_dir)  # marked partial by its row count
         raise
     result = report()
+    if discriminator is not None:
+        from grail_rl.evaluation.turing import turing_auc
+
+        result.turing = turing_auc(rows, predictions, discriminator[0], source=discriminator[1])
     if out_dir is not None:
         result.write(out_dir)
     return result

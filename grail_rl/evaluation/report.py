@@ -35,6 +35,7 @@ class EvalReport:
     predictions: list[Prediction]
     baselines: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    turing: dict[str, Any] | None = None  # the trained discriminator's AUC of real against model choices
 
     @property
     def complete(self) -> bool:
@@ -86,7 +87,8 @@ class EvalReport:
             "degenerate": self.degenerate(),
             "best_baseline": {"name": best[0], **best[1]} if best else None,
             "breakdowns": breakdowns(self.predictions),
-            "fidelity": {"positions": position_fidelity(self.predictions)},
+            "fidelity": {"positions": position_fidelity(self.predictions)}
+            | ({"turing_auc": self.turing} if self.turing is not None else {}),
             "baselines": self.baselines,
             "meta": self.meta,
         }
@@ -188,6 +190,12 @@ def summary_lines(report: EvalReport) -> list[str]:
     lines.append(f"  model answers          {_shares(data['answers'])}")
     lines.append(f"  gold positions         {_shares(data['gold_positions'])}")
     lines += fidelity_lines(data["fidelity"]["positions"])
+    turing = data["fidelity"].get("turing_auc")
+    if turing is not None and "value" in turing:
+        lines.append(
+            f"  Turing AUC             {turing['value']:.3f} [{turing['ci95'][0]:.3f}, {turing['ci95'][1]:.3f}] (n={turing['n']}): "
+            "the trained discriminator's AUC of the viewers' choices against the model's (0.5 = indistinguishable)"
+        )
     lines.append(f"  parsed rate            {_pct(overall['parsed_rate'])}")
     lines.append(f"  format rate            {_pct(overall['format_rate'])}")
     for key, entry in data["baselines"].items():

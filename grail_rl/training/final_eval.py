@@ -54,6 +54,7 @@ def evaluate_sets(
     fit_rows: FitRows | None,
     meta: dict[str, Any] | None = None,
     other_data: bool = False,
+    discriminator: tuple[Any, str] | None = None,
 ) -> list[Any]:
     """Evaluate ``model`` on each (name, dataset, ceiling) and write the reports under ``OUTPUT/eval``;
     ``meta`` goes into every report; ``other_data``: the sets are not the recipe's own eval split."""
@@ -69,6 +70,7 @@ def evaluate_sets(
             max_new_tokens=recipe.trainer.max_completion_length, batch_size=batch,
             train_rows=fit_rows, synthetic_ceiling=ceiling,
             chat_template_kwargs=recipe.trainer.chat_template_kwargs, meta=meta, other_data=other_data,
+            discriminator=discriminator,
         )  # fmt: skip
         for line in summary_lines(report):
             logger.info(line, extra=FILE_ONLY)  # the console gets the end-of-run summary instead
@@ -84,11 +86,14 @@ def evaluate_after_training(
     extra: list | None = None,
     *,
     model: Any = None,
+    discriminator: Any = None,
 ):
-    """Evaluate the trained policy (or ``model``) on the eval split (and ``extra`` (name, dataset) sets)."""
+    """Evaluate the trained policy (or ``model``) on the eval split (and ``extra`` (name, dataset) sets); with
+    the run's ``discriminator`` (frozen for this), the reports get its Turing AUC."""
     model = model if model is not None else trainer.accelerator.unwrap_model(trainer.model)
     sets = [("eval", eval_dataset, synthetic_ceiling(recipe))]
     sets += [(name, ds, None) for name, ds in (extra or [])]
     return evaluate_sets(
-        model, trainer.processing_class, sets, output_dir, recipe, fit_rows=train_rows(trainer.train_dataset, recipe)
-    )
+        model, trainer.processing_class, sets, output_dir, recipe, fit_rows=train_rows(trainer.train_dataset, recipe),
+        discriminator=(discriminator, "the run's discriminator at the end of training") if discriminator else None,
+    )  # fmt: skip

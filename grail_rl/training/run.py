@@ -505,7 +505,8 @@ def _train(
         from grail_rl.training.final_eval import evaluate_after_training
 
         result.eval_reports = evaluate_after_training(
-            trainer, eval_dataset, output_dir, recipe, model=whole_model_for_eval(trainer, recipe, final_dir)
+            trainer, eval_dataset, output_dir, recipe, model=whole_model_for_eval(trainer, recipe, final_dir),
+            discriminator=discriminator,
         )
         trainer._grail_card = (loaded.resolved(), {**metrics, **_card_metrics(result.eval_reports)})
     if rank == 0:

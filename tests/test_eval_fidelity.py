@@ -21,7 +21,7 @@ def test_jsd_is_zero_for_the_same_distribution_one_for_disjoint_and_symmetric():
     assert js_divergence([0.7, 0.3], [0.2, 0.8]) == pytest.approx(js_divergence([0.2, 0.8], [0.7, 0.3]))
     p, q = [0.5, 0.5], [0.9, 0.1]
     m = [0.7, 0.3]
-    expected = 0.5 * sum(a * math.log2(a / b) for a, b in zip(p, m)) + 0.5 * sum(a * math.log2(a / b) for a, b in zip(q, m))
+    expected = 0.5 * sum(a * math.log2(a / b) for a, b in zip(p, m, strict=True)) + 0.5 * sum(a * math.log2(a / b) for a, b in zip(q, m, strict=True))
     assert js_divergence(p, q) == pytest.approx(expected)
     with pytest.raises(ValueError):
         js_divergence([0, 0], [1, 1])
@@ -29,7 +29,7 @@ def test_jsd_is_zero_for_the_same_distribution_one_for_disjoint_and_symmetric():
 
 def test_a_model_that_picks_like_the_viewers_is_near_zero_and_a_constant_one_is_not():
     human = [1] * 40 + [2] * 30 + [3] * 20 + [4] * 10
-    alike = position_fidelity(preds([(g, p) for g, p in zip(human, [2] * 30 + [1] * 40 + [4] * 10 + [3] * 20)]))
+    alike = position_fidelity(preds([(g, p) for g, p in zip(human, [2] * 30 + [1] * 40 + [4] * 10 + [3] * 20, strict=True)]))
     constant = position_fidelity(preds([(g, 1) for g in human]))
     assert alike["overall"]["jsd"] == pytest.approx(0.0)
     assert constant["overall"]["jsd"] > constant["overall"]["uniform_pick_jsd"] > 0

@@ -119,3 +119,14 @@ def test_a_models_own_predictions_rescore_to_its_report(tmp_path, tiny_model):  
     first = json.loads((eval_dir / "eval-eval.json").read_text())
     second = json.loads((tmp_path / "out" / "evaluations" / "predictions" / "eval" / "eval-eval.json").read_text())
     assert second["complete"] and second["overall"] == first["overall"] and second["answers"] == first["answers"]
+
+
+def test_only_the_evaluated_prompts_outputs_are_kept_in_memory(tmp_path):
+    from grail_rl.evaluation.predictions import prompt_hash, read_predictions
+
+    lines = [json.dumps({"prompt_hash": prompt_hash(f"viewer {i}"), "output": "x" * 1000}) for i in range(5000)]
+    path = tmp_path / "big.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    stored = read_predictions(path, {prompt_hash("viewer 7")})
+    assert stored.rows == 5000 and list(stored.by_hash) == [prompt_hash("viewer 7")]
+    assert stored.take(prompt_hash("viewer 7")) == "x" * 1000 and stored.take(prompt_hash("viewer 7")) is None

@@ -351,16 +351,21 @@ def run_rescoring(
     the model's evaluation dropped or truncated differently has no stored output and the report is partial.
     """
     from grail_rl.evaluation.generate import prediction_for
-    from grail_rl.evaluation.predictions import match_outputs, read_predictions
+    from grail_rl.evaluation.predictions import match_outputs, prompt_hash, read_predictions
     from grail_rl.evaluation.report import build_report
+    from grail_rl.files import check_readable_path
     from grail_rl.training.final_eval import EVAL_DIR
 
-    stored = [read_predictions(path.expanduser()) for path in files]  # every file readable before any work
+    for path in files:  # a missing or unreadable file stops before any work
+        check_readable_path(path.expanduser(), "--predictions")
     built = build_sets(plans, None, None)
+    sets_rows = [[dict(row) for row in dataset] for _, dataset, _ in built]
+    # Only the evaluated prompts' outputs are kept in memory, however large the files.
+    stored = [read_predictions(path.expanduser(), {prompt_hash(row["prompt"]) for row in rows})
+              for path, rows in zip(files, sets_rows, strict=True)]  # fmt: skip
     baseline_rows = fit_rows(loaded, None, None)
     reports = []
-    for (name, dataset, ceiling), plan, outputs_file in zip(built, plans, stored, strict=True):
-        rows = [dict(row) for row in dataset]
+    for (name, _dataset, ceiling), plan, outputs_file, rows in zip(built, plans, stored, sets_rows, strict=True):
         outputs = match_outputs(outputs_file, [row["prompt"] for row in rows], set_name=name)
         scored = [prediction_for(row, text, False) for row, text in zip(rows, outputs, strict=True) if text is not None]
         missing = len(rows) - len(scored)

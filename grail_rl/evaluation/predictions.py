@@ -47,8 +47,12 @@ class StoredOutputs:
         return queue.popleft() if queue else None
 
 
-def read_predictions(path: Path) -> StoredOutputs:
-    """Read a predictions file; any line that is not a usable record is one error naming the file and line."""
+def read_predictions(path: Path, wanted: set[str] | None = None) -> StoredOutputs:
+    """Read a predictions file; any line that is not a usable record is one error naming the file and line.
+
+    With ``wanted`` (the prompt hashes of the evaluated rows), only those prompts' outputs are kept, so a huge
+    file costs one pass and memory for the evaluated rows only; ``rows`` still counts every prediction.
+    """
     check_readable_path(path, "--predictions")
     by_hash: dict[str, deque[str]] = {}
     rows = 0
@@ -68,7 +72,8 @@ def read_predictions(path: Path) -> StoredOutputs:
                     f"--predictions {path}: line {n} has neither prompt_hash and output (grail-rl's predictions) nor "
                     "messages and gpt_output (the study's outputs)"
                 )
-            by_hash.setdefault(key, deque()).append(output)
+            if wanted is None or key in wanted:
+                by_hash.setdefault(key, deque()).append(output)
             rows += 1
     if rows == 0:
         raise GrailError(f"--predictions {path}: the file holds no predictions")

@@ -28,6 +28,7 @@ class FitRows:
 
     rows: list[tuple[int, int]]
     source: str  # e.g. "1,800 rows of the recipe's train split (synthetic: train.jsonl)"
+    opinions: list[str | None] | None = None  # the rows' opinion directions, for the majority-direction baseline
 
 
 def _accuracy_of(rows: Sequence[tuple[int, int]], pick: Any) -> dict[str, Any]:

@@ -15,7 +15,12 @@ from grail_rl.evaluation.baselines import FitRows
 from grail_rl.evaluation.metrics import Prediction
 from grail_rl.evaluation.predictions import prompt_hash
 from grail_rl.evaluation.report import EvalReport, build_report
-from grail_rl.rewards.parser import answer_follows_think, parse_answer_text
+from grail_rl.rewards.parser import (
+    answer_follows_think,
+    normalise_opinion_label,
+    parse_answer_text,
+    parse_opinion_text,
+)
 
 
 def prediction_for(row: dict[str, Any], text: str, allow_bare_numbers: bool) -> Prediction:
@@ -29,6 +34,8 @@ def prediction_for(row: dict[str, Any], text: str, allow_bare_numbers: bool) -> 
         participant_study=row.get("participant_study"),
         prompt_hash=prompt_hash(row["prompt"]) if "prompt" in row else None,
         output=text,
+        opinion_gold=normalise_opinion_label(row.get("opinion_direction")),
+        opinion_pick=parse_opinion_text(text),
     )
 
 

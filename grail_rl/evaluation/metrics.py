@@ -30,6 +30,9 @@ class Prediction:
     # them a predictions file can be re-scored without the model (`grail-rl evaluate --predictions`).
     prompt_hash: str | None = None
     output: str | None = None
+    # The viewer's opinion direction where known, and the one the model's <opinion> tag gave (normalised).
+    opinion_gold: str | None = None
+    opinion_pick: str | None = None
 
     @property
     def correct(self) -> bool:

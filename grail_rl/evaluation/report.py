@@ -18,6 +18,7 @@ from grail_rl.errors import GrailError
 from grail_rl.evaluation.baselines import TRIVIAL_RULES, FitRows, baselines, rows_of
 from grail_rl.evaluation.fidelity import position_fidelity
 from grail_rl.evaluation.metrics import Prediction, breakdowns, summarise
+from grail_rl.evaluation.opinion import opinion_accuracy
 from grail_rl.files import atomic_output, write_json_atomically
 
 # A model that gives one answer to at least this share of rows is flagged: its accuracy is a rule's.
@@ -36,6 +37,7 @@ class EvalReport:
     baselines: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     turing: dict[str, Any] | None = None  # the trained discriminator's AUC of real against model choices
+    train_rows: FitRows | None = None  # what the fitted baselines learned from (the opinion majority too)
 
     @property
     def complete(self) -> bool:
@@ -87,6 +89,11 @@ class EvalReport:
             "degenerate": self.degenerate(),
             "best_baseline": {"name": best[0], **best[1]} if best else None,
             "breakdowns": breakdowns(self.predictions),
+            "opinion": opinion_accuracy(
+                self.predictions,
+                self.train_rows.opinions if self.train_rows is not None else None,
+                self.train_rows.source if self.train_rows is not None else "",
+            ),
             "fidelity": {"positions": position_fidelity(self.predictions)}
             | ({"turing_auc": self.turing} if self.turing is not None else {}),
             "baselines": self.baselines,
@@ -121,7 +128,7 @@ def build_report(
     base = baselines(
         rows_of(predictions), train_rows=train_rows, synthetic_ceiling=synthetic_ceiling, other_data=other_data
     )
-    return EvalReport(name, expected_rows, predictions, base, dict(meta or {}))
+    return EvalReport(name, expected_rows, predictions, base, dict(meta or {}), train_rows=train_rows)
 
 
 def _pct(entry: dict[str, Any]) -> str:
@@ -178,6 +185,18 @@ def fidelity_lines(fidelity: dict[str, Any]) -> list[str]:
     ]
 
 
+def opinion_lines(opinion: dict[str, Any]) -> list[str]:
+    """Opinion-direction accuracy beside its baselines, when any evaluated row has a known direction."""
+    if not opinion.get("n"):
+        return []
+    majority = opinion["baselines"]["majority"]
+    return [
+        f"  opinion direction      {_pct(opinion['accuracy'])} (n={opinion['n']}; answered "
+        f"{opinion['answered_rate']['value']:.0%}); always no_change {_pct(opinion['baselines']['always_no_change'])}, "
+        f"always {majority['label']} {_pct(majority)} (fitted on {majority['fitted_on']})"
+    ]
+
+
 def summary_lines(report: EvalReport) -> list[str]:
     """A plain-text summary: model accuracy with its interval, what it means, and every baseline with where
     it was fitted."""
@@ -200,6 +219,7 @@ def summary_lines(report: EvalReport) -> list[str]:
     lines.append(f"  format rate            {_pct(overall['format_rate'])}")
     for key, entry in data["baselines"].items():
         lines.append(f"  {key:<22} {_pct(entry)}  ({entry.get('note', '')})")
+    lines += opinion_lines(data["opinion"])
     by_issue = data["breakdowns"]["issue"]
     if len(by_issue) > 1:
         for issue, entry in by_issue.items():

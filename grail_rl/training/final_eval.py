@@ -41,7 +41,8 @@ def train_rows(dataset: Any, recipe: Any) -> FitRows | None:
     labels = sorted(set(dataset["source"])) if "source" in dataset.column_names else []
     kind = "synthetic: " if getattr(recipe.data, "synthetic", None) is not None and not recipe.data.train else ""
     where = f" ({kind}{', '.join(labels)})" if labels else ""
-    return FitRows(rows, f"{len(rows):,} rows of the recipe's train split{where}")
+    opinions = list(dataset["opinion_direction"]) if "opinion_direction" in dataset.column_names else None
+    return FitRows(rows, f"{len(rows):,} rows of the recipe's train split{where}", opinions)
 
 
 def evaluate_sets(

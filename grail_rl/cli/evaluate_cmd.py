@@ -248,6 +248,14 @@ def device_for(recipe: Any) -> str:
     help="Re-score the outputs stored in FILE instead of running a model: one file per set (the eval split, or "
     "each --data file in order), matched to the rows by prompt hash.",
 )
+@click.option(
+    "--mode",
+    type=click.Choice(["generate", "choice-logprob"]),
+    default="generate",
+    show_default=True,
+    help="generate: greedy answers, parsed; choice-logprob: each option's probability after a forced answer "
+    "prefix (one forward pass per row; docs/training.md).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace reports an earlier evaluation wrote.")
 @click.pass_context
 def evaluate(
@@ -260,6 +268,7 @@ def evaluate(
     max_samples: int | None,
     out: Path | None,
     predictions: tuple[Path, ...],
+    mode: str,
     overwrite: bool,
 ) -> None:
     """Evaluate a saved model (the run's final model, a checkpoint, or the base model) as RECIPE says.
@@ -275,6 +284,8 @@ def evaluate(
     overrides = [*sets, *limit]
     if predictions and (model_path is not None or base):
         raise GrailError("--predictions re-scores stored outputs: it takes no --model or --base")
+    if predictions and mode != "generate":
+        raise GrailError("--mode applies to a model; --predictions re-scores the outputs as they were stored")
     loaded = load(recipe, list(sets) if data else overrides, list(ctx.args))
     if predictions:
         output_dir = Path(loaded.recipe.output.dir)
@@ -292,11 +303,13 @@ def evaluate(
     if predictions:
         reports = run_rescoring(loaded, choice, plans, list(predictions), stale)
     else:
-        reports = run_evaluation(loaded, choice, plans, stale)
+        reports = run_evaluation(loaded, choice, plans, stale, mode=mode)
     print_reports(reports, choice.out / EVAL_DIR)
 
 
-def run_evaluation(loaded: Any, choice: ModelChoice, plans: list[SetPlan], stale: list[Path]) -> list[Any]:
+def run_evaluation(
+    loaded: Any, choice: ModelChoice, plans: list[SetPlan], stale: list[Path], *, mode: str = "generate"
+) -> list[Any]:
     """Load the data, then the model, and evaluate every set; ``stale`` reports are removed just before."""
     from grail_rl.models.loading import load_model, prompt_measure
     from grail_rl.training.final_eval import evaluate_sets
@@ -317,7 +330,7 @@ def run_evaluation(loaded: Any, choice: ModelChoice, plans: list[SetPlan], stale
         reports += evaluate_sets(
             model, tokenizer, [(name, dataset, ceiling)], choice.out, loaded.recipe,
             fit_rows=baseline_rows, meta={**meta, "data": plan.source}, other_data=not plan.ceiling,
-            discriminator=discriminator,
+            discriminator=discriminator, mode=mode,
         )  # fmt: skip
     # Only now, with the new reports written: an older report of another completeness (a partial beside a
     # new complete one) would contradict them. An interrupted evaluation leaves the older ones as they were.

@@ -103,10 +103,13 @@ def evaluate_model(
     meta: dict[str, Any] | None = None,
     other_data: bool = False,
     discriminator: tuple[Any, str] | None = None,
+    mode: str = "generate",
 ) -> EvalReport:
     """Evaluate ``model`` on every row of ``dataset`` (columns prompt, gold_index, n_options, ...);
     ``meta`` (e.g. which model and data) is recorded in the report beside the decoding settings;
-    ``discriminator`` (a frozen runtime and where it came from) adds the Turing AUC of a complete run."""
+    ``discriminator`` (a frozen runtime and where it came from) adds the Turing AUC of a complete run;
+    ``mode``: ``generate`` (greedy answers) or ``choice-logprob`` (each option's probability, see
+    :mod:`grail_rl.evaluation.choice_logprob`)."""
     rows = [dict(r) for r in dataset]
     predictions: list[Prediction] = []
 
@@ -114,7 +117,12 @@ def evaluate_model(
         for text in texts:
             predictions.append(prediction_for(rows[len(predictions)], text, allow_bare_numbers))
 
-    meta = {"max_new_tokens": max_new_tokens, "decoding": "greedy", **(meta or {})}
+    if mode == "choice-logprob":
+        from grail_rl.evaluation.choice_logprob import ANSWER_PREFIX
+
+        meta = {"decoding": "choice-logprob", "answer_prefix": ANSWER_PREFIX, **(meta or {})}
+    else:
+        meta = {"max_new_tokens": max_new_tokens, "decoding": "greedy", **(meta or {})}
 
     def report() -> EvalReport:
         return build_report(
@@ -128,15 +136,18 @@ def evaluate_model(
         )
 
     try:
-        generate_answers(
-            model,
-            tokenizer,
-            [r["prompt"] for r in rows],
-            max_new_tokens=max_new_tokens,
-            batch_size=batch_size,
-            chat_template_kwargs=chat_template_kwargs,
-            on_batch=collect,
-        )
+        if mode == "choice-logprob":
+            _score_options(model, tokenizer, rows, predictions, batch_size, chat_template_kwargs)
+        else:
+            generate_answers(
+                model,
+                tokenizer,
+                [r["prompt"] for r in rows],
+                max_new_tokens=max_new_tokens,
+                batch_size=batch_size,
+                chat_template_kwargs=chat_template_kwargs,
+                on_batch=collect,
+            )
     except BaseException:
         if out_dir is not None:
             report().write(out_dir)  # marked partial by its row count
@@ -149,3 +160,36 @@ def evaluate_model(
     if out_dir is not None:
         result.write(out_dir)
     return result
+
+
+def _score_options(
+    model: Any,
+    tokenizer: Any,
+    rows: list[dict[str, Any]],
+    predictions: list[Prediction],
+    batch_size: int,
+    chat_template_kwargs: dict[str, Any] | None,
+) -> None:
+    """choice-logprob: append one Prediction per row (the most probable option, and the distribution), a batch
+    at a time, so that an interruption leaves the finished rows for the partial report."""
+    from grail_rl.evaluation.choice_logprob import option_probabilities
+
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start : start + batch_size]
+        distributions = option_probabilities(
+            model, tokenizer, [r["prompt"] for r in batch], [int(r["n_options"]) for r in batch],
+            batch_size=batch_size, chat_template_kwargs=chat_template_kwargs,
+        )  # fmt: skip
+        for row, probabilities in zip(batch, distributions, strict=True):
+            predictions.append(
+                Prediction(
+                    gold_index=int(row["gold_index"]),
+                    n_options=int(row["n_options"]),
+                    parsed_index=1 + max(range(len(probabilities)), key=probabilities.__getitem__),
+                    issue=row.get("issue"),
+                    participant_study=row.get("participant_study"),
+                    prompt_hash=prompt_hash(row["prompt"]),
+                    opinion_gold=normalise_opinion_label(row.get("opinion_direction")),
+                    probabilities=probabilities,
+                )
+            )

@@ -33,6 +33,8 @@ class Prediction:
     # The viewer's opinion direction where known, and the one the model's <opinion> tag gave (normalised).
     opinion_gold: str | None = None
     opinion_pick: str | None = None
+    # choice-logprob mode: the model's probability of each option 1..n_options (grail_rl.evaluation.choice_logprob).
+    probabilities: list[float] | None = None
 
     @property
     def correct(self) -> bool:

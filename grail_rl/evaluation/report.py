@@ -16,6 +16,7 @@ from typing import Any
 
 from grail_rl.errors import GrailError
 from grail_rl.evaluation.baselines import TRIVIAL_RULES, FitRows, baselines, rows_of
+from grail_rl.evaluation.choice_logprob import calibration
 from grail_rl.evaluation.fidelity import position_fidelity
 from grail_rl.evaluation.metrics import Prediction, breakdowns, summarise
 from grail_rl.evaluation.opinion import opinion_accuracy
@@ -94,6 +95,7 @@ class EvalReport:
                 self.train_rows.opinions if self.train_rows is not None else None,
                 self.train_rows.source if self.train_rows is not None else "",
             ),
+            "calibration": calibration(self.predictions),
             "fidelity": {"positions": position_fidelity(self.predictions)}
             | ({"turing_auc": self.turing} if self.turing is not None else {}),
             "baselines": self.baselines,
@@ -215,8 +217,17 @@ def summary_lines(report: EvalReport) -> list[str]:
             f"  Turing AUC             {turing['value']:.3f} [{turing['ci95'][0]:.3f}, {turing['ci95'][1]:.3f}] (n={turing['n']}): "
             "the trained discriminator's AUC of the viewers' choices against the model's (0.5 = indistinguishable)"
         )
-    lines.append(f"  parsed rate            {_pct(overall['parsed_rate'])}")
-    lines.append(f"  format rate            {_pct(overall['format_rate'])}")
+    forced = data["meta"].get("decoding") == "choice-logprob"
+    cal = data["calibration"]
+    if forced and cal.get("n"):  # the answer format is forced: parsed and format rates say nothing; calibration does
+        lines.append(
+            f"  calibration            log-likelihood of the viewers' choices {cal['log_likelihood']:.3f} (uniform "
+            f"{cal['uniform_log_likelihood']:.3f}), Brier {cal['brier']:.3f}, ECE {cal['ece']:.3f} (n={cal['n']}; "
+            "choice-logprob, empty <think> forced)"
+        )
+    elif not forced:
+        lines.append(f"  parsed rate            {_pct(overall['parsed_rate'])}")
+        lines.append(f"  format rate            {_pct(overall['format_rate'])}")
     for key, entry in data["baselines"].items():
         lines.append(f"  {key:<22} {_pct(entry)}  ({entry.get('note', '')})")
     lines += opinion_lines(data["opinion"])

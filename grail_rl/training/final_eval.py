@@ -56,6 +56,7 @@ def evaluate_sets(
     meta: dict[str, Any] | None = None,
     other_data: bool = False,
     discriminator: tuple[Any, str] | None = None,
+    mode: str = "generate",
 ) -> list[Any]:
     """Evaluate ``model`` on each (name, dataset, ceiling) and write the reports under ``OUTPUT/eval``;
     ``meta`` goes into every report; ``other_data``: the sets are not the recipe's own eval split."""
@@ -71,7 +72,7 @@ def evaluate_sets(
             max_new_tokens=recipe.trainer.max_completion_length, batch_size=batch,
             train_rows=fit_rows, synthetic_ceiling=ceiling,
             chat_template_kwargs=recipe.trainer.chat_template_kwargs, meta=meta, other_data=other_data,
-            discriminator=discriminator,
+            discriminator=discriminator, mode=mode,
         )  # fmt: skip
         for line in summary_lines(report):
             logger.info(line, extra=FILE_ONLY)  # the console gets the end-of-run summary instead

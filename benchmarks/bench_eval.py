@@ -1,0 +1,69 @@
+"""Benchmark: evaluation rows per second, ``choice-logprob`` against ``generate``, on the demo's tiny model.
+
+Both modes score the same rows of the demo's synthetic eval split with the same batch size, alternating,
+``--repeats`` times; reported: the median rows per second of each and their ratio (the issue's goal: at least
+10x). ``generate`` writes up to the recipe's completion limit per row; ``choice-logprob`` runs one forward pass
+per batch.
+
+    python benchmarks/bench_eval.py [--rows 64] [--repeats 3]
+
+Not a test: timings on shared machines are noisy; read the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=16)
+    args = parser.parse_args()
+
+    from bench_grail import warmed_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from grail_rl.cli.demo_cmd import DEMO_RECIPE
+    from grail_rl.data.dataset import build_split
+    from grail_rl.evaluation.choice_logprob import option_probabilities
+    from grail_rl.evaluation.generate import generate_answers
+    from grail_rl.recipe.loader import load_recipe
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        model_dir = warmed_model(work)
+        loaded = load_recipe(DEMO_RECIPE, sets=[f"model.name_or_path={model_dir}",
+                                                f"data.synthetic.cache_dir={work / 'synth'}"])  # fmt: skip
+        model = AutoModelForCausalLM.from_pretrained(model_dir)
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        rows, _ = build_split(loaded.recipe, loaded.plugins, "eval", tokenizer=tokenizer)
+        prompts, sizes = list(rows["prompt"])[: args.rows], list(rows["n_options"])[: args.rows]
+        limit = loaded.recipe.trainer.max_completion_length
+        speeds: dict[str, list[float]] = {"generate": [], "choice-logprob": []}
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            generate_answers(model, tokenizer, prompts, max_new_tokens=limit, batch_size=args.batch)
+            speeds["generate"].append(len(prompts) / (time.perf_counter() - start))
+            start = time.perf_counter()
+            option_probabilities(model, tokenizer, prompts, sizes, batch_size=args.batch)
+            speeds["choice-logprob"].append(len(prompts) / (time.perf_counter() - start))
+        gen, logprob = statistics.median(speeds["generate"]), statistics.median(speeds["choice-logprob"])
+        print(f"{len(prompts)} rows, batch {args.batch}, {args.repeats} repeats (median rows/s)")
+        print(f"  generate ({limit} new tokens max)  {gen:8.1f} rows/s")
+        print(f"  choice-logprob                  {logprob:8.1f} rows/s")
+        print(f"  ratio choice-logprob / generate {logprob / gen:8.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -23,18 +23,27 @@ from grail_rl.rewards.parser import (
 )
 
 
-def prediction_for(row: dict[str, Any], text: str, allow_bare_numbers: bool) -> Prediction:
-    """The :class:`Prediction` of the model output ``text`` on ``row``, read by the shared answer parser."""
+def row_prediction(row: dict[str, Any], parsed_index: int | None, **answer: Any) -> Prediction:
+    """The :class:`Prediction` for ``row``: its labels from the row, the model's answer from ``answer``."""
     return Prediction(
         gold_index=int(row["gold_index"]),
         n_options=int(row["n_options"]),
-        parsed_index=parse_answer_text(text, allow_bare_numbers=allow_bare_numbers),
-        formatted=answer_follows_think(text),
+        parsed_index=parsed_index,
         issue=row.get("issue"),
         participant_study=row.get("participant_study"),
         prompt_hash=prompt_hash(row["prompt"]) if "prompt" in row else None,
-        output=text,
         opinion_gold=normalise_opinion_label(row.get("opinion_direction")),
+        **answer,
+    )
+
+
+def prediction_for(row: dict[str, Any], text: str, allow_bare_numbers: bool) -> Prediction:
+    """The :class:`Prediction` of the model output ``text`` on ``row``, read by the shared answer parser."""
+    return row_prediction(
+        row,
+        parse_answer_text(text, allow_bare_numbers=allow_bare_numbers),
+        formatted=answer_follows_think(text),
+        output=text,
         opinion_pick=parse_opinion_text(text),
     )
 
@@ -181,15 +190,5 @@ def _score_options(
             batch_size=batch_size, chat_template_kwargs=chat_template_kwargs,
         )  # fmt: skip
         for row, probabilities in zip(batch, distributions, strict=True):
-            predictions.append(
-                Prediction(
-                    gold_index=int(row["gold_index"]),
-                    n_options=int(row["n_options"]),
-                    parsed_index=1 + max(range(len(probabilities)), key=probabilities.__getitem__),
-                    issue=row.get("issue"),
-                    participant_study=row.get("participant_study"),
-                    prompt_hash=prompt_hash(row["prompt"]),
-                    opinion_gold=normalise_opinion_label(row.get("opinion_direction")),
-                    probabilities=probabilities,
-                )
-            )
+            best = 1 + max(range(len(probabilities)), key=probabilities.__getitem__)
+            predictions.append(row_prediction(row, best, probabilities=probabilities))

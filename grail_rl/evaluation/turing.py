@@ -46,12 +46,10 @@ def turing_auc(rows: Sequence[dict[str, Any]], predictions: Sequence[Any], runti
 
 def frozen_discriminator(recipe: Any, state: Any) -> Any:
     """The recipe's discriminator, loaded from the state folder ``state`` and frozen (never updates)."""
-    from grail_rl.grail.runtime import DiscriminatorRuntime
     from grail_rl.plugins.base import PluginContext
+    from grail_rl.training.discriminator import discriminator_runtime
 
-    block = recipe.discriminator
-    keys = block.block_keys().model_copy(update={"train": False, "init_from": None})
-    runtime = DiscriminatorRuntime(block.build(), keys, plugin_name=block.plugin_spec.source.plugin)
+    runtime = discriminator_runtime(recipe, train=False, init_from=None)
     runtime.setup(PluginContext(device="cpu", seed=recipe.trainer.seed))
     runtime.load_state(state, weights_only=True)
     return runtime

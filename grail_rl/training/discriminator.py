@@ -9,14 +9,16 @@ from typing import Any
 from grail_rl.errors import GrailError
 
 
-def discriminator_runtime(recipe: Any) -> Any:
-    """The recipe's discriminator, trained online (:class:`~grail_rl.grail.runtime.DiscriminatorRuntime`), or None."""
+def discriminator_runtime(recipe: Any, **keys: Any) -> Any:
+    """The recipe's discriminator (:class:`~grail_rl.grail.runtime.DiscriminatorRuntime`), or None; ``keys``
+    override the block's own (``train=False`` for a frozen one)."""
     block = recipe.discriminator
     if block is None:
         return None
     from grail_rl.grail.runtime import DiscriminatorRuntime
 
-    return DiscriminatorRuntime(block.build(), block.block_keys(), plugin_name=block.plugin_spec.source.plugin)
+    settings = block.block_keys().model_copy(update=keys) if keys else block.block_keys()
+    return DiscriminatorRuntime(block.build(), settings, plugin_name=block.plugin_spec.source.plugin)
 
 
 def check_discriminator_state(recipe: Any, checkpoint: Path | None, fresh_state: tuple[str, ...]) -> None:

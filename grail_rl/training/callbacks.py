@@ -22,10 +22,10 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from grail_rl.run_layout import LOG_FILE, METRICS_FILE
+
 logger = logging.getLogger("grail_rl.training")
 
-METRICS_FILE = "metrics.jsonl"
-LOG_FILE = "train.log"
 # The metrics the compact line shows first, in this order; per-reward means follow.
 _HEAD = ("loss", "reward", "reward_std", "grad_norm", "learning_rate", "kl", "entropy")
 # The discriminator's health (GRAIL runs), shown after the rewards under these short labels.

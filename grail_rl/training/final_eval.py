@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from grail_rl.evaluation.baselines import FitRows
+from grail_rl.run_layout import EVAL_DIR
 
 logger = logging.getLogger("grail_rl.training")
-EVAL_DIR = "eval"
 
 
 def synthetic_ceiling(recipe: Any) -> float | None:

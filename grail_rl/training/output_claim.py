@@ -28,8 +28,9 @@ from pathlib import Path
 
 from grail_rl.errors import GrailError
 from grail_rl.files import ensure_writable_folder
+from grail_rl.run_layout import EVALUATIONS_DIR
 from grail_rl.training.folder_lock import LOCK_FILE, FolderLock
-from grail_rl.training.run_folder import EVALUATIONS_DIR, read_run
+from grail_rl.training.run_folder import read_run
 
 logger = logging.getLogger("grail_rl.training")
 

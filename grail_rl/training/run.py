@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from grail_rl.errors import GrailError, describe_exception
+from grail_rl.run_layout import FINAL_DIR
 from grail_rl.training.checkpoints import STAGING, clear_staging
 from grail_rl.training.config import GRAIL_DECIDED, build_grpo_config
 from grail_rl.training.discriminator import check_discriminator_state, discriminator_runtime
@@ -37,7 +38,6 @@ from grail_rl.training.resume import ResumePlan, checkpoint_identity, plan_resum
 from grail_rl.training.run_folder import read_run, record_session, update_run
 
 logger = logging.getLogger("grail_rl.training")
-FINAL_DIR = "final"
 
 
 @dataclass

@@ -22,11 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from grail_rl.files import write_json_atomically
+from grail_rl.run_layout import RECIPE_FILE, RUN_FILE
 
-RUN_FILE = "run.json"
 RUN_FORMAT = "grail-rl run"
-EVALUATIONS_DIR = "evaluations"
-RECIPE_FILE = "recipe.resolved.json"
 PACKAGES = (
     "grail-rl",
     "torch",

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from grail_rl.training.callbacks import METRICS_FILE
+from grail_rl.run_layout import METRICS_FILE
 
 _BARS = "▁▂▃▄▅▆▇█"
 
@@ -83,7 +83,7 @@ def sparkline(values: list[float], width: int = 40) -> str:
 def model_lines(output_dir: Path) -> list[str]:
     """The starting model (from ``run.json``) and, when it was format-warmed, what the warm-up did."""
     from grail_rl.models.warmup import read_warmup
-    from grail_rl.training.run_folder import RUN_FILE
+    from grail_rl.run_layout import RUN_FILE
 
     try:
         run = json.loads((output_dir / RUN_FILE).read_text(encoding="utf-8"))

@@ -37,7 +37,7 @@ def main() -> None:
     from grail_rl.cli.demo_cmd import DEMO_RECIPE
     from grail_rl.data.dataset import build_split
     from grail_rl.evaluation.choice_logprob import option_probabilities
-    from grail_rl.evaluation.generate import generate_answers
+    from grail_rl.evaluation.generation import generate_answers
     from grail_rl.recipe.loader import load_recipe
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -58,16 +58,20 @@ def test_partial_runs_are_never_reported_as_complete(tmp_path):
     assert done.write(tmp_path).name == "eval-wage.json"
 
 
-def test_interrupted_evaluation_writes_a_partial_report(tmp_path, monkeypatch):
-    from grail_rl.evaluation import generate
+def test_interrupted_evaluation_writes_a_partial_report(tmp_path):
+    from grail_rl.evaluation.runner import evaluate_set
 
-    def interrupted(model, tokenizer, prompts, *, on_batch, **kwargs):
-        on_batch(["<answer>1</answer>"])
-        raise KeyboardInterrupt
+    class CutAfterOneChunk:
+        description, chunk_size, calls = "a generator interrupted after one chunk", 1, 0
 
-    monkeypatch.setattr(generate, "generate_answers", interrupted)
-    rows = [{"prompt": "p", "gold_index": 1, "n_options": 2}] * 3
+        def generate(self, prompts):
+            self.calls += 1
+            if self.calls > 1:
+                raise KeyboardInterrupt
+            return ["<answer>1</answer>"]
+
+    rows = [{"prompt": f"p{i}", "gold_index": 1, "n_options": 2} for i in range(3)]
     with pytest.raises(KeyboardInterrupt):
-        generate.evaluate_model(None, None, rows, name="cut", out_dir=tmp_path)
+        evaluate_set(CutAfterOneChunk(), rows, name="cut", out_dir=tmp_path)
     report = json.loads((tmp_path / "eval-cut.partial.json").read_text())
     assert report["evaluated_rows"] == 1 and report["expected_rows"] == 3 and not report["complete"]

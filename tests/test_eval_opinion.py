@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from grail_rl.evaluation.baselines import FitRows
-from grail_rl.evaluation.generate import prediction_for
 from grail_rl.evaluation.metrics import Prediction
 from grail_rl.evaluation.opinion import opinion_accuracy
 from grail_rl.evaluation.report import build_report, summary_lines
+from grail_rl.evaluation.rows import prediction_for
 
 
 def pred(gold, pick):

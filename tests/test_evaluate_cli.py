@@ -151,3 +151,40 @@ def test_refusals_import_no_torch(tmp_path, tiny_model):  # noqa: F811
         [sys.executable, "-c", probe, *args], cwd=tmp_path, env=cli_env(), capture_output=True, text=True
     )
     assert proc.returncode == 2 and proc.stderr.splitlines()[-1] == "False", proc.stderr
+
+
+@pytest.mark.slow
+def test_evaluate_killed_mid_run_resumes_and_counts_every_row_once(trained, tmp_path):
+    """kill -9 while rows are being written; the rerun scores only the missing rows."""
+    import os
+    import signal
+    import time
+
+    from tests.conftest_training import cli_env
+
+    out = tmp_path / "killed"
+    args = ["evaluate", str(trained), "--base", "--out", str(out), "--max-samples", "60",
+            "--set", "trainer.per_device_eval_batch_size=1", "--set", "trainer.max_completion_length=96"]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "grail_rl", *args], cwd=trained.parent, env=cli_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 180
+    logged = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        logs = list((out / "eval").glob("eval-eval.progress-*.jsonl"))
+        logged = len(logs[0].read_text().splitlines()) - 1 if logs else 0
+        if logged >= 3:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, f"the evaluation ended before it was killed: {proc.stderr.read()[-2000:]}"
+    assert not (out / "eval" / "eval-eval.json").exists()
+
+    again = run_cli(*args, cwd=trained.parent)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming 'eval'" in again.stderr
+    written = report(out)
+    assert written["complete"] and written["meta"]["resumed_rows"] >= 3
+    lines = (out / "eval" / "eval-eval.predictions.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["row_id"] for line in lines) == list(range(written["expected_rows"]))
+    assert not list((out / "eval").glob("*.progress-*")) and not list((out / "eval").glob("*.partial.*"))

@@ -92,7 +92,8 @@ def test_disk_full_while_saving_keeps_earlier_checkpoints_and_leaves_nothing_hal
 def test_evaluation_never_trains(tmp_path, tiny_model):  # noqa: F811
     import torch
 
-    from grail_rl.evaluation.generate import evaluate_model
+    from grail_rl.evaluation.generation import TransformersGenerator
+    from grail_rl.evaluation.runner import evaluate_set
     from grail_rl.models.loading import load_model, load_tokenizer
     from grail_rl.recipe.blocks import ModelBlock
 
@@ -100,7 +101,8 @@ def test_evaluation_never_trains(tmp_path, tiny_model):  # noqa: F811
     model, tokenizer = load_model(block, str(tiny_model)), load_tokenizer(block, str(tiny_model))
     model.train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    report = evaluate_model(model, tokenizer, toy_dataset(5), name="t", out_dir=tmp_path, max_new_tokens=4, batch_size=2)
+    generator = TransformersGenerator(model, tokenizer, max_new_tokens=4, batch_size=2)
+    report = evaluate_set(generator, toy_dataset(5), name="t", out_dir=tmp_path)
     assert report.complete and len(report.predictions) == 5 and (tmp_path / "eval-t.json").is_file()
     assert model.training  # mode restored
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -52,25 +52,25 @@ def evaluate_real(loaded, result, folder: Path, rows: int | None) -> list:
     """
     from dataclasses import replace
 
-    from grail_rl.cli.evaluate_cmd import ModelChoice, plan_sets, run_evaluation
-    from grail_rl.training.run import FINAL_DIR
+    from grail_rl.evaluation.runner import ModelChoice, plan_sets, run_evaluation
+    from grail_rl.run_layout import FINAL_DIR
 
     sets = [o for o in loaded.overrides if not o.startswith("--")]
     sets += [f"data.max_eval_samples={rows}"] if rows is not None else []
     files = tuple(folder / name for name in REAL_FILES)
     plans = [replace(plan, name=f"real-{plan.name}") for plan in plan_sets(loaded, files, sets, [])]
     choice = ModelChoice(str(result.final_dir), FINAL_DIR, result.output_dir)
-    return run_evaluation(loaded, choice, plans, stale=[])
+    return run_evaluation(loaded, choice, plans, overwrite=True, note=lambda line: click.echo(line, err=True))
 
 
 def evaluate_starting_model(loaded, result, model_dir: Path) -> list:
     """The format-warmed model before GRPO on the same eval split: what the training itself changed."""
-    from grail_rl.cli.evaluate_cmd import BASE_LABEL, EVAL_SET, ModelChoice, SetPlan, run_evaluation
-    from grail_rl.training.run_folder import EVALUATIONS_DIR
+    from grail_rl.evaluation.runner import BASE_LABEL, EVAL_SET, ModelChoice, SetPlan, run_evaluation
+    from grail_rl.run_layout import RunLayout
 
     plan = SetPlan(EVAL_SET, loaded, "the recipe's eval split", ceiling=True)
-    choice = ModelChoice(str(model_dir), BASE_LABEL, result.output_dir / EVALUATIONS_DIR / BASE_LABEL)
-    return run_evaluation(loaded, choice, [plan], stale=[])
+    choice = ModelChoice(str(model_dir), BASE_LABEL, RunLayout(result.output_dir).evaluation_root(BASE_LABEL))
+    return run_evaluation(loaded, choice, [plan], overwrite=True, note=lambda line: click.echo(line, err=True))
 
 
 def synthetic_train_rows(loaded):

@@ -1,4 +1,5 @@
-"""Evaluation: accuracy with Wilson intervals, breakdowns and baselines; generation lives in ``generate``.
+"""Evaluation: the runner ``train``, ``evaluate`` and ``demo`` share, its metrics, baselines and reports.
 
-Only :mod:`grail_rl.evaluation.generate` imports torch/transformers.
+Only the generators (:mod:`grail_rl.evaluation.generation`), ``choice_logprob`` and the runner's model loading
+import torch/transformers, and only inside functions; metrics, reports and re-scoring stay torch-free.
 """

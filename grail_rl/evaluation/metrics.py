@@ -35,6 +35,8 @@ class Prediction:
     opinion_pick: str | None = None
     # choice-logprob mode: the model's probability of each option 1..n_options (grail_rl.evaluation.choice_logprob).
     probabilities: list[float] | None = None
+    # The row's position in the evaluated set (the progress log's key for resuming; None for hand-built rows).
+    row_id: int | None = None
 
     @property
     def correct(self) -> bool:

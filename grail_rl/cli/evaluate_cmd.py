@@ -29,14 +29,17 @@ import click
 
 from grail_rl.cli.validate import recipe_options
 from grail_rl.errors import GrailError
+from grail_rl.evaluation.learned_baselines import NAMES as BASELINE_NAMES
 from grail_rl.evaluation.runner import (
     BACKENDS,
     MODES,
+    baseline_choice,
     choose_model,
     load,
     plan_sets,
     predictions_choice,
     refuse_existing,
+    run_baselines,
     run_evaluation,
     run_rescoring,
 )
@@ -90,6 +93,14 @@ from grail_rl.files import ensure_writable_folder
     "prefix (one forward pass per row; docs/evaluation.md).",
 )
 @click.option(
+    "--baseline",
+    "baselines",
+    multiple=True,
+    metavar="NAME",
+    help="Evaluate a baseline instead of a model (repeatable, or 'all'): "
+    f"{', '.join(BASELINE_NAMES)}; docs/evaluation.md.",
+)
+@click.option(
     "--backend",
     type=click.Choice(BACKENDS),
     default="transformers",
@@ -113,6 +124,7 @@ def evaluate(
     out: Path | None,
     predictions: tuple[Path, ...],
     mode: str,
+    baselines: tuple[str, ...],
     backend: str,
     overwrite: bool,
 ) -> None:
@@ -126,6 +138,7 @@ def evaluate(
     limit = [f"data.max_eval_samples={max_samples}"] if max_samples is not None else []
     # With --data the sample limit belongs to each file's set (the recipe itself may have no eval split).
     overrides = [*sets, *limit]
+    names = check_baselines(baselines, model_path=model_path, base=base, predictions=predictions, mode=mode, backend=backend)
     if predictions and (model_path is not None or base):
         raise GrailError("--predictions re-scores stored outputs: it takes no --model or --base")
     if predictions and mode != "generate":
@@ -135,11 +148,21 @@ def evaluate(
     if backend == "vllm" and mode == "choice-logprob":
         raise GrailError("--mode choice-logprob reads the model's logits: use --backend transformers")
     loaded = load(recipe, list(sets) if data else overrides, list(ctx.args))
+    plans = plan_sets(loaded, data, overrides, list(ctx.args))
+    if names:
+        choices = [baseline_choice(loaded, name, out) for name in names]
+        stale = [path for c in choices for path in refuse_existing(c.eval_dir, [plan.name for plan in plans], overwrite)]
+        for c in choices:
+            ensure_writable_folder(c.eval_dir, "--out" if out is not None else "output.dir")
+        note = lambda line: click.echo(line, err=True)  # noqa: E731
+        reports = run_baselines(loaded, plans, names, choices, stale, note=note)
+        for c in choices:
+            print_reports([r for r in reports if r.meta["model_label"] == c.label], c.eval_dir)
+        return
     if predictions:
         choice = predictions_choice(loaded, out)
     else:
         choice = choose_model(loaded, model_path, base, out)
-    plans = plan_sets(loaded, data, overrides, list(ctx.args))
     if predictions and len(predictions) != len(plans):
         raise GrailError(
             f"--predictions: give one file per evaluated set ({len(plans)}: "
@@ -153,6 +176,21 @@ def evaluate(
     else:
         reports = run_evaluation(loaded, choice, plans, stale, mode=mode, backend=backend, overwrite=overwrite, note=note)
     print_reports(reports, choice.eval_dir)
+
+
+def check_baselines(baselines: tuple[str, ...], **others: object) -> list[str]:
+    """The baselines asked for (``all`` = every one, in the documented order); they exclude a model."""
+    if not baselines:
+        return []
+    if others["model_path"] is not None or others["base"] or others["predictions"]:
+        raise GrailError("--baseline evaluates a baseline instead of a model: it takes no --model, --base or --predictions")
+    if others["mode"] != "generate" or others["backend"] != "transformers":
+        raise GrailError("--mode and --backend apply to a model; a baseline gives its own answers and distribution")
+    unknown = [name for name in baselines if name != "all" and name not in BASELINE_NAMES]
+    if unknown:
+        raise GrailError(f"--baseline {unknown[0]}: unknown; choose from {', '.join(BASELINE_NAMES)} or all")
+    wanted = set(BASELINE_NAMES) if "all" in baselines else set(baselines)
+    return [name for name in BASELINE_NAMES if name in wanted]
 
 
 def print_reports(reports: list, eval_dir: Path) -> None:

@@ -205,7 +205,10 @@ def summary_lines(report: EvalReport) -> list[str]:
     data = report.as_dict()
     overall = data["overall"]
     state = "" if report.complete else f"  PARTIAL: {len(report.predictions)} of {report.expected_rows} rows"
-    lines = [f"evaluation '{report.name}' ({overall['n']} rows){state}"]
+    who = f" of baseline {data['meta']['baseline']}" if data["meta"].get("baseline") else ""
+    lines = [f"evaluation{who} '{report.name}' ({overall['n']} rows){state}"]
+    if data["meta"].get("fitted_on"):
+        lines.append(f"  fitted on              {data['meta']['fitted_on']}")
     lines.append(f"  model accuracy         {_pct(overall['accuracy'])}")
     lines += verdict_lines(data)
     lines.append(f"  model answers          {_shares(data['answers'])}")
@@ -217,13 +220,15 @@ def summary_lines(report: EvalReport) -> list[str]:
             f"  Turing AUC             {turing['value']:.3f} [{turing['ci95'][0]:.3f}, {turing['ci95'][1]:.3f}] (n={turing['n']}): "
             "the trained discriminator's AUC of the viewers' choices against the model's (0.5 = indistinguishable)"
         )
-    forced = data["meta"].get("decoding") == "choice-logprob"
+    decoding = data["meta"].get("decoding")
+    forced = decoding in ("choice-logprob", "baseline")  # no text is parsed: parsed and format rates say nothing
     cal = data["calibration"]
-    if forced and cal.get("n"):  # the answer format is forced: parsed and format rates say nothing; calibration does
+    if forced and cal.get("n"):
+        how = "choice-logprob, empty <think> forced" if decoding == "choice-logprob" else "the baseline's distribution"
         lines.append(
             f"  calibration            log-likelihood of the viewers' choices {cal['log_likelihood']:.3f} (uniform "
             f"{cal['uniform_log_likelihood']:.3f}), Brier {cal['brier']:.3f}, ECE {cal['ece']:.3f} (n={cal['n']}; "
-            "choice-logprob, empty <think> forced)"
+            f"{how})"
         )
     elif not forced:
         lines.append(f"  parsed rate            {_pct(overall['parsed_rate'])}")

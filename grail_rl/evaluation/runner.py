@@ -567,3 +567,61 @@ def run_rescoring(
         reports.append(report)
     remove_stale(stale, reports, choice.eval_dir)
     return reports
+
+
+# --- grail-rl evaluate --baseline ----------------------------------------------------------------------
+
+
+def baseline_choice(loaded: Any, name: str, out: Path | None) -> ModelChoice:
+    """Where baseline ``name`` reports: ``evaluations/baseline-NAME`` (or ``--out DIR/baseline-NAME``)."""
+    label = f"baseline-{name}"
+    root = out / label if out is not None else RunLayout(Path(loaded.recipe.output.dir)).evaluation_root(label)
+    return ModelChoice(f"baseline {name}", label, root)
+
+
+def run_baselines(
+    loaded: Any,
+    plans: Sequence[SetPlan],
+    names: Sequence[str],
+    choices: Sequence[ModelChoice],
+    stale: Sequence[Path] = (),
+    note: Note = stderr_note,
+) -> list[EvalReport]:
+    """Evaluate each baseline in ``names`` on every set, as a model would be: its answers, its distribution
+    where it has one, every metric. Fitted on the recipe's train rows for its own eval split, cross-fitted
+    (grouped by viewer) on the evaluated rows of a ``--data`` file. No torch."""
+    from grail_rl.evaluation.learned_baselines import FOLDS, cross_fitted, predict, row_view
+
+    built = build_sets(plans, None, None, note)
+    needs_train = any(one.plan.ceiling for one in built)
+    train_views: list[Any] = []
+    fit = None
+    if needs_train:
+        from grail_rl.data.dataset import build_split
+
+        train, _ = build_split(loaded.recipe, loaded.plugins, "train")
+        train_views = [row_view(dict(row)) for row in train]
+        fit = train_rows(train, loaded.recipe)
+    seed = loaded.recipe.data.seed
+    reports = []
+    for name, choice in zip(names, choices, strict=True):
+        for one in built:
+            rows = [dict(row) for row in one.dataset]
+            views = [row_view(row) for row in rows]
+            if one.plan.ceiling:
+                picks, fitted_on = predict(name, train_views, views, seed), f"{len(train_views):,} rows of the recipe's train split"
+            else:
+                picks = cross_fitted(name, views, seed)
+                fitted_on = f"cross-fitted: {FOLDS} folds of these rows grouped by viewer, each predicted by a fit on the others"
+            scored = [row_prediction(row, index, probabilities=probabilities, formatted=True, row_id=i)
+                      for i, (row, index, probabilities) in enumerate(zip(rows, picks.index, picks.probabilities, strict=True))]  # fmt: skip
+            meta = {"model": f"baseline {name}", "model_label": choice.label, "baseline": name, "decoding": "baseline",
+                    "fitted_on": fitted_on if name not in ("random", "always_first", "always_last") else "nothing (a rule)",
+                    "recipe": str(loaded.path.resolve()), "data": one.plan.source}  # fmt: skip
+            report = build_report(one.name, scored, expected_rows=len(rows), train_rows=fit if one.plan.ceiling else None,
+                                  synthetic_ceiling=one.ceiling, meta=meta, other_data=not one.plan.ceiling)  # fmt: skip
+            report.write(choice.eval_dir)
+            reports.append(report)
+        remove_stale([path for path in stale if path.is_relative_to(choice.eval_dir)],
+                     [r for r in reports if r.meta["model_label"] == choice.label], choice.eval_dir)  # fmt: skip
+    return reports

@@ -10,6 +10,7 @@ commands wrote::
       final/                         the trained model
       eval/eval-NAME[.partial].json  the final model's evaluation (train, or evaluate on final/)
       evaluations/LABEL/eval/...     any other model's evaluation (a checkpoint, the base model, stored outputs)
+      report/report.md  *.png        grail-rl report's Markdown and figures
 
 No torch here: the listing and report commands stay fast.
 """
@@ -27,6 +28,7 @@ METRICS_FILE = "metrics.jsonl"
 FINAL_DIR = "final"
 EVAL_DIR = "eval"
 EVALUATIONS_DIR = "evaluations"
+REPORT_DIR = "report"  # grail-rl report's default output for one run
 REPORT_GLOB = "eval-*.json"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
@@ -65,6 +67,10 @@ class RunLayout:
     @property
     def evaluations(self) -> Path:
         return self.root / EVALUATIONS_DIR
+
+    @property
+    def report(self) -> Path:
+        return self.root / REPORT_DIR
 
     def evaluation_root(self, label: str) -> Path:
         """Where the evaluation of another model (``label``: a checkpoint's name, ``base``, ...) puts its

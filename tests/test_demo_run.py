@@ -37,3 +37,11 @@ def test_a_short_demo_prints_the_summary_with_the_starting_model(tmp_path):
             report = json.loads((tmp_path / "run" / "eval" / f"eval-{name}.json").read_text())
             # The baseline is fitted on the synthetic TRAIN rows, never on the real rows it is compared on.
             assert "in-sample" not in report["baselines"]["most_frequent_position"]["note"]
+    # The report reads the run as train and evaluate left it: the final and the starting model side by side,
+    # with the reward curves from metrics.jsonl.
+    shown = run_cli("report", str(tmp_path / "run"), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    markdown = (tmp_path / "run" / "report" / "report.md").read_text()
+    assert "| run/final | eval | 16 |" in markdown and "| run/base | eval | 16 |" in markdown
+    for figure in ("accuracy.png", "positions.png", "rewards.png"):
+        assert (tmp_path / "run" / "report" / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

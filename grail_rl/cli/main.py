@@ -30,6 +30,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "preview": "grail_rl.cli.preview_cmd:preview",
     "train": "grail_rl.cli.train_cmd:train",
     "evaluate": "grail_rl.cli.evaluate_cmd:evaluate",
+    "report": "grail_rl.cli.report_cmd:report",
     "demo": "grail_rl.cli.demo_cmd:demo",
 }
 

@@ -110,5 +110,11 @@ def calibration(preds: Sequence[Any], bins: int = 10) -> dict[str, Any]:
         for items in binned.values()
     )
     uniform = sum(math.log(1 / p.n_options) for p in rows) / n
+    # The reliability diagram's points: per non-empty bin, its rows, mean confidence and accuracy.
+    reliability = [
+        {"bin": [b / bins, (b + 1) / bins], "rows": len(items), "confidence": sum(c for c, _ in items) / len(items),
+         "accuracy": sum(ok for _, ok in items) / len(items)}
+        for b, items in sorted(binned.items())
+    ]  # fmt: skip
     return {"n": n, "log_likelihood": loglik, "uniform_log_likelihood": uniform, "brier": brier, "ece": ece,
-            "bins": bins}  # fmt: skip
+            "bins": bins, "reliability": reliability}  # fmt: skip

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from grail_rl.errors import GrailError
 from grail_rl.files import ensure_writable_folder
-from grail_rl.run_layout import EVALUATIONS_DIR
+from grail_rl.run_layout import EVALUATIONS_DIR, REPORT_DIR
 from grail_rl.training.folder_lock import LOCK_FILE, FolderLock
 from grail_rl.training.run_folder import read_run
 
@@ -37,8 +37,9 @@ logger = logging.getLogger("grail_rl.training")
 SET_ASIDE = ".grail-replaced"  # the replaced run, until the new one has started
 DISCARD = ".grail-replaced.discard"  # the replaced run being deleted (renamed first: deleting is not atomic)
 SET_ASIDE_DONE = ".complete"  # written once every entry of the old run is in SET_ASIDE
-# Entries that belong to no run: they stay where they are through a replacement.
-NOT_THE_RUN = frozenset({LOCK_FILE, SET_ASIDE, DISCARD, EVALUATIONS_DIR})
+# Entries that belong to no run (evaluations and reports a user asked for): they stay where they are through a
+# replacement.
+NOT_THE_RUN = frozenset({LOCK_FILE, SET_ASIDE, DISCARD, EVALUATIONS_DIR, REPORT_DIR})
 # What a run writes at the top of its folder. Only these are ever moved or deleted; a file of the user's own
 # beside a run stays where it is. grail-rl's own files:
 RUN_NAMES = (

@@ -1,0 +1,188 @@
+"""``grail-rl report``: the evaluations of one or several runs (or report files) as Markdown and PNG figures.
+
+Inputs are run folders (every report a :class:`~grail_rl.run_layout.RunLayout` finds: the final model's,
+each checkpoint's, the base model's, each baseline's), ``eval/`` folders, or ``eval-NAME.json`` files. Each
+report becomes one entry labelled by its run and model (``demo/final``, ``demo/baseline-knn_tfidf``).
+
+A **partial** evaluation is never given a headline number: its table rows say ``PARTIAL (k of N rows)`` in
+place of the accuracy, it is left out of every figure, and each figure says which partial evaluations it
+left out. The figures are drawn by :mod:`grail_rl.evaluation.report_figures` (matplotlib, no display).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grail_rl.errors import GrailError
+from grail_rl.files import check_readable_path, write_text_atomically
+from grail_rl.run_layout import EVAL_DIR, REPORT_GLOB, RunLayout
+from grail_rl.training.run_folder import read_run
+
+MAX_REPORT_BYTES = 64 * 1024 * 1024
+REPORT_FILE = "report.md"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One evaluation report and where it came from."""
+
+    label: str  # run/model, e.g. demo/final
+    path: Path
+    data: dict[str, Any]
+    run: Path | None  # the run folder, for its reward curves
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.data.get("complete"))
+
+    @property
+    def set_name(self) -> str:
+        return str(self.data.get("name"))
+
+    @property
+    def accuracy(self) -> dict[str, Any]:
+        return self.data["overall"]["accuracy"]
+
+    def partial_note(self) -> str:
+        return f"PARTIAL ({self.data.get('evaluated_rows')} of {self.data.get('expected_rows')} rows)"
+
+
+def read_report(path: Path) -> dict[str, Any]:
+    """A grail-rl evaluation report, or one line saying why ``path`` is not one."""
+    check_readable_path(path, "report")
+    if path.stat().st_size > MAX_REPORT_BYTES:
+        raise GrailError(f"{path}: larger than {MAX_REPORT_BYTES // 2**20} MiB; not an evaluation report")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise GrailError(f"{path}: not JSON; give a run folder or an eval-NAME.json report") from None
+    if not isinstance(data, dict) or not {"name", "complete", "overall", "meta"} <= data.keys():
+        raise GrailError(f"{path}: not a grail-rl evaluation report (no name, complete, overall and meta)")
+    return data
+
+
+def _label(path: Path, data: dict[str, Any], run: Path | None) -> str:
+    model = data.get("meta", {}).get("model_label") or path.parent.parent.name
+    return f"{run.name}/{model}" if run is not None else str(model)
+
+
+def _run_of(report: Path) -> Path | None:
+    """The run folder a report in ``RUN/eval`` or ``RUN/evaluations/LABEL/eval`` belongs to, if any."""
+    eval_dir = report.parent
+    for candidate in (eval_dir.parent, eval_dir.parent.parent.parent):
+        if read_run(candidate) is not None:
+            return candidate
+    return None
+
+
+def collect(inputs: Sequence[Path]) -> list[Entry]:
+    """Every report the inputs name, in order; an input without any report is one clear error."""
+    entries: list[Entry] = []
+    for given in inputs:
+        path = given.expanduser()
+        if not path.exists():
+            raise GrailError(f"{path}: no such run folder or report")
+        if not path.is_dir():  # a report file (a FIFO or a device is refused when it is read)
+            files = [path]
+        elif path.name == EVAL_DIR or not RunLayout(path).report_dirs():
+            files = sorted(path.glob(REPORT_GLOB))
+        else:
+            files = RunLayout(path).reports()
+        if not files:
+            what = "run" if read_run(path) is not None else "folder"
+            raise GrailError(
+                f"{path}: this {what} has no evaluation (no eval-*.json); run grail-rl train with evaluation, or "
+                "grail-rl evaluate RECIPE, first"
+            )
+        for file in files:
+            data = read_report(file)
+            run = _run_of(file)
+            entries.append(Entry(_label(file, data, run), file, data, run))
+    labels = [(e.label, e.set_name) for e in entries]
+    if len(set(labels)) != len(labels):  # two runs with the same folder name: tell them apart by path
+        entries = [Entry(f"{e.label} ({e.path.parent})", e.path, e.data, e.run) for e in entries]
+    return entries
+
+
+def _pct(entry: dict[str, Any]) -> str:
+    lo, hi = entry.get("ci95", (0.0, 1.0))
+    return f"{entry['value']:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def accuracy_cell(entry: Entry) -> str:
+    return entry.partial_note() if not entry.complete else _pct(entry.accuracy)
+
+
+def markdown(entries: Sequence[Entry], figures: Sequence[tuple[str, str]]) -> str:
+    """The report: accuracy per model, baseline and set; breakdowns by study; fidelity; calibration; figures."""
+    lines = ["# grail-rl evaluation report", ""]
+    partial = [e for e in entries if not e.complete]
+    if partial:
+        lines += [
+            f"**{len(partial)} of {len(entries)} evaluations are PARTIAL** (interrupted, or stored outputs that cover "
+            "only some rows): they have no accuracy here and are left out of every figure. Rerun them to "
+            "completion (`grail-rl evaluate` resumes).",
+            "",
+        ]
+    lines += ["## Accuracy", "", "95 % Wilson intervals. `best trivial rule`: the strongest of random, most-frequent "
+              "position, always first and always last on the same rows; skill means the interval lies above it.", ""]  # fmt: skip
+    lines += ["| model | set | N | accuracy | best trivial rule | verdict | JSD to viewers | Turing AUC |",
+              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for e in entries:
+        lines.append(_accuracy_row(e))
+    studies = [(e, study, part) for e in entries if e.complete for study, part in e.data["breakdowns"]["study"].items()]
+    if len({study for _, study, _ in studies}) > 1 or len(entries) > 1:
+        lines += ["", "## By study", "", "| model | set | study | N | accuracy |", "|---|---|---|---|---|"]
+        lines += [f"| {e.label} | {e.set_name} | {study} | {part['n']} | {_pct(part['accuracy'])} |" for e, study, part in studies]
+    calibrated = [e for e in entries if e.complete and e.data.get("calibration", {}).get("n")]
+    if calibrated:
+        lines += ["", "## Calibration", "", "Where the model (choice-logprob) or the baseline gives a distribution.", "",
+                  "| model | set | N | log-likelihood (uniform) | Brier | ECE |", "|---|---|---|---|---|---|"]  # fmt: skip
+        for e in calibrated:
+            cal = e.data["calibration"]
+            lines.append(f"| {e.label} | {e.set_name} | {cal['n']} | {cal['log_likelihood']:.3f} "
+                         f"({cal['uniform_log_likelihood']:.3f}) | {cal['brier']:.3f} | {cal['ece']:.3f} |")  # fmt: skip
+    lines += ["", "## Figures", ""]
+    for name, caption in figures:
+        lines += [f"![{caption}]({name})", "", f"*{caption}*", ""]
+    lines += ["## Sources", ""] + [f"- {e.label} / {e.set_name}: `{e.path}`" for e in entries]
+    return "\n".join(lines) + "\n"
+
+
+def _accuracy_row(e: Entry) -> str:
+    if not e.complete:
+        return f"| {e.label} | {e.set_name} | {e.data.get('expected_rows')} | {e.partial_note()} | | not reported | | |"
+    best = e.data.get("best_baseline")
+    accuracy = e.accuracy
+    verdict = ""
+    if best:
+        verdict = "beats it" if accuracy["ci95"][0] > best["value"] else "does not beat it"
+    if e.data.get("degenerate"):
+        verdict += " (DEGENERATE: one answer on {:.0%} of rows)".format(e.data["degenerate"]["share"])
+    fidelity = e.data.get("fidelity", {})
+    jsd = fidelity.get("positions", {}).get("overall", {}).get("jsd")
+    turing = fidelity.get("turing_auc", {}) or {}
+    best_cell = f"{best['name']} {best['value']:.3f}" if best else ""
+    jsd_cell = "" if jsd is None else f"{jsd:.3f}"
+    turing_cell = "" if "value" not in turing else "{:.3f}".format(turing["value"])
+    return (f"| {e.label} | {e.set_name} | {accuracy['n']} | {_pct(accuracy)} | {best_cell} | {verdict} | "
+            f"{jsd_cell} | {turing_cell} |")  # fmt: skip
+
+
+def write_report(entries: Sequence[Entry], out: Path) -> tuple[Path, list[Path]]:
+    """Draw the figures and write ``report.md`` into ``out`` (every file atomically); the Markdown and the figures."""
+    from grail_rl.evaluation.report_figures import FIGURES, draw_all
+
+    out.mkdir(parents=True, exist_ok=True)
+    figures = draw_all(entries, out)
+    path = out / REPORT_FILE
+    write_text_atomically(path, markdown(entries, figures))
+    drawn = {name for name, _ in figures}
+    for name in FIGURES:  # only now: an earlier report's figure this one did not draw would contradict it
+        if name not in drawn:
+            (out / name).unlink(missing_ok=True)
+    return path, [out / name for name, _ in figures]

@@ -75,3 +75,23 @@ def test_interrupted_evaluation_writes_a_partial_report(tmp_path):
         evaluate_set(CutAfterOneChunk(), rows, name="cut", out_dir=tmp_path)
     report = json.loads((tmp_path / "eval-cut.partial.json").read_text())
     assert report["evaluated_rows"] == 1 and report["expected_rows"] == 3 and not report["complete"]
+
+
+def test_the_participant_bootstrap_is_wider_than_wilson_when_viewers_cluster():
+    from grail_rl.evaluation.metrics import participant_bootstrap, wilson_interval
+
+    # Ten viewers with 30 rows each; a viewer is either always right or always wrong.
+    preds = [Prediction(1, 2, 1 if v < 4 else 2, participant_id=f"v{v}") for v in range(10) for _ in range(30)]
+    viewers = participant_bootstrap(preds)
+    lo, hi = wilson_interval(120, 300)
+    assert viewers["participants"] == 10 and viewers["rows"] == 300 and viewers["value"] == 0.4
+    assert viewers["ci95"][1] - viewers["ci95"][0] > 2 * (hi - lo)
+    assert participant_bootstrap(preds) == viewers  # seeded
+    assert "no participant bootstrap" in participant_bootstrap([Prediction(1, 2, 1)] * 5)["note"]
+
+
+def test_the_report_shows_the_viewer_bootstrap_only_with_ids():
+    with_ids = [Prediction(1, 2, 1 + (i % 3 == 0), participant_id=f"p{i % 7}") for i in range(40)]
+    assert any("viewer bootstrap" in line for line in summary_lines(build_report("s", with_ids, expected_rows=40)))
+    without = [Prediction(1, 2, 1) for _ in range(40)]
+    assert not any("viewer bootstrap" in line for line in summary_lines(build_report("s", without, expected_rows=40)))

@@ -35,6 +35,8 @@ class Prediction:
     opinion_pick: str | None = None
     # choice-logprob mode: the model's probability of each option 1..n_options (grail_rl.evaluation.choice_logprob).
     probabilities: list[float] | None = None
+    # Who chose (participant_id), for the participant-level bootstrap; None where the data does not say.
+    participant_id: str | None = None
     # The row's position in the evaluated set (the progress log's key for resuming; None for hand-built rows).
     row_id: int | None = None
 
@@ -91,3 +93,32 @@ def breakdowns(preds: list[Prediction]) -> dict[str, dict[str, dict[str, Any]]]:
         "n_options": _group(preds, lambda p: p.n_options),
         "gold_position": _group(preds, lambda p: p.gold_index),
     }
+
+
+BOOTSTRAP_SAMPLES = 1000
+
+
+def participant_bootstrap(preds: Iterable[Prediction], *, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> dict[str, Any]:
+    """Accuracy's 95 % interval when whole viewers are resampled (a viewer's rows are not independent draws, so
+    the row-level Wilson interval is too narrow when viewers contribute many rows). Percentile bootstrap over
+    participants with replacement, seeded; only rows with a ``participant_id`` count. Without two participants
+    there is nothing to resample, and the entry says so."""
+    import numpy as np
+
+    per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for p in preds:
+        if p.participant_id is not None:
+            per[p.participant_id][0] += p.correct
+            per[p.participant_id][1] += 1
+    if len(per) < 2:
+        return {"participants": len(per), "note": "fewer than two participants with an id: no participant bootstrap"}
+    correct = np.array([k for k, _ in per.values()], dtype=float)
+    rows = np.array([n for _, n in per.values()], dtype=float)
+    rng = np.random.default_rng(seed)
+    values = []
+    for start in range(0, samples, 100):  # counts per participant, a block of resamples at a time: bounded memory
+        counts = rng.multinomial(len(per), np.full(len(per), 1 / len(per)), size=min(100, samples - start))
+        values.append((counts @ correct) / np.maximum(counts @ rows, 1))
+    drawn = np.concatenate(values)
+    return {"participants": len(per), "rows": int(rows.sum()), "value": float(correct.sum() / rows.sum()),
+            "ci95": [float(np.percentile(drawn, 2.5)), float(np.percentile(drawn, 97.5))], "samples": samples, "seed": seed}  # fmt: skip

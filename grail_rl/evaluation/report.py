@@ -18,7 +18,7 @@ from grail_rl.errors import GrailError
 from grail_rl.evaluation.baselines import TRIVIAL_RULES, FitRows, baselines, rows_of
 from grail_rl.evaluation.choice_logprob import calibration
 from grail_rl.evaluation.fidelity import position_fidelity
-from grail_rl.evaluation.metrics import Prediction, breakdowns, summarise
+from grail_rl.evaluation.metrics import Prediction, breakdowns, participant_bootstrap, summarise
 from grail_rl.evaluation.opinion import opinion_accuracy
 from grail_rl.files import atomic_output, write_json_atomically
 
@@ -85,6 +85,7 @@ class EvalReport:
             "expected_rows": self.expected_rows,
             "evaluated_rows": len(self.predictions),
             "overall": summarise(self.predictions),
+            "participant_bootstrap": participant_bootstrap(self.predictions),
             "answers": self.answers(),
             "gold_positions": self.gold_positions(),
             "degenerate": self.degenerate(),
@@ -210,6 +211,12 @@ def summary_lines(report: EvalReport) -> list[str]:
     if data["meta"].get("fitted_on"):
         lines.append(f"  fitted on              {data['meta']['fitted_on']}")
     lines.append(f"  model accuracy         {_pct(overall['accuracy'])}")
+    viewers = data["participant_bootstrap"]
+    if "ci95" in viewers:
+        lines.append(
+            f"  viewer bootstrap       95 % [{viewers['ci95'][0]:.3f}, {viewers['ci95'][1]:.3f}] resampling the "
+            f"{viewers['participants']:,} viewers ({viewers['rows']:,} rows with an id; {viewers['samples']} samples)"
+        )
     lines += verdict_lines(data)
     lines.append(f"  model answers          {_shares(data['answers'])}")
     lines.append(f"  gold positions         {_shares(data['gold_positions'])}")

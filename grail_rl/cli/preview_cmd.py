@@ -25,11 +25,11 @@ from grail_rl.cli.validate import recipe_options
 def preview(ctx: click.Context, recipe: str, sets: tuple[str, ...], n: int, split: str, as_json: bool) -> None:
     """Show the first N prompts of RECIPE's split as training will see them, with their lengths."""
     from grail_rl.data.dataset import build_split
-    from grail_rl.models.loading import prompt_measure, resolve_model_location
+    from grail_rl.models.loading import model_location, prompt_measure
     from grail_rl.recipe.loader import load_recipe
 
     loaded = load_recipe(recipe, sets=sets, trainer_args=ctx.args)
-    location = resolve_model_location(loaded.recipe.model.name_or_path, loaded.path.resolve().parent)
+    location = model_location(loaded.recipe.model, loaded.path.resolve().parent)
     tokenizer, limit = prompt_measure(loaded.recipe, location)
     mode = loaded.recipe.prompt.long_prompts
     dataset, report = build_split(loaded.recipe, loaded.plugins, split, tokenizer=tokenizer, limit=limit)

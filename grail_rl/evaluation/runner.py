@@ -103,8 +103,12 @@ def model_folder(path: Path, what: str) -> Path:
     """``path`` if it is a folder holding a model or an adapter, else a one-line error naming ``what``."""
     if not path.exists():
         raise GrailError(f"{what}: {path}: no such folder")
+    if path.is_file() and path.suffix == ".gguf":  # a GGUF model: converted once into a cached folder
+        from grail_rl.models.gguf import convert_gguf
+
+        return convert_gguf(path.resolve(), note=stderr_note)
     if not path.is_dir():
-        raise GrailError(f"{what}: {path} is a file; give the model's folder")
+        raise GrailError(f"{what}: {path} is a file; give the model's folder (or a .gguf file)")
     if not any((path / name).is_file() for name in MODEL_FILES):
         raise GrailError(f"{what}: {path} holds no {' or '.join(MODEL_FILES)}; is it a model folder?")
     from grail_rl.training.checkpoints import MARKER, checkpoint_problem
@@ -118,11 +122,11 @@ def model_folder(path: Path, what: str) -> Path:
 
 def choose_model(loaded: Any, model_path: Path | None, base: bool, out: Path | None) -> ModelChoice:
     """The model the options name, and the default output folder that goes with it."""
-    from grail_rl.models.loading import resolve_model_location
+    from grail_rl.models.loading import model_location
 
     layout = RunLayout(Path(loaded.recipe.output.dir))
     if base:
-        location = resolve_model_location(loaded.recipe.model.name_or_path, loaded.path.resolve().parent)
+        location = model_location(loaded.recipe.model, loaded.path.resolve().parent, note=stderr_note)
         return ModelChoice(location, BASE_LABEL, out or layout.evaluation_root(BASE_LABEL))
     if model_path is None:
         if not layout.final.exists():

@@ -40,6 +40,16 @@ def resolve_model_location(name_or_path: str, base_dir: Path | None = None) -> s
     return name_or_path
 
 
+def model_location(block: Any, base_dir: Path | None = None, note: Any = None) -> str:
+    """Where the model block's model loads from: its ``gguf_file`` converted once into a cached folder
+    (:mod:`grail_rl.models.gguf`), else ``name_or_path`` resolved as :func:`resolve_model_location` does."""
+    if block.gguf_file is not None:
+        from grail_rl.models.gguf import convert_gguf, find_gguf
+
+        return str(convert_gguf(find_gguf(block.name_or_path, block.gguf_file, base_dir), note=note))
+    return resolve_model_location(block.name_or_path, base_dir)
+
+
 def model_init_kwargs(block: Any) -> dict[str, Any]:
     """The ``from_pretrained`` arguments the model block asks for."""
     kwargs: dict[str, Any] = {"trust_remote_code": block.trust_remote_code}
@@ -169,7 +179,7 @@ def lora_config(block: Any):
 
 def load_policy(block: Any, base_dir: Path | None = None):
     """(model, tokenizer, peft_config) for a recipe's model block."""
-    location = resolve_model_location(block.name_or_path, base_dir)
+    location = model_location(block, base_dir)
     tokenizer = load_tokenizer(block, location)
     model = load_model(block, location)
     if model.generation_config is not None and model.generation_config.pad_token_id is None:

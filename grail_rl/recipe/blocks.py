@@ -40,11 +40,18 @@ class ModelBlock(Block):
     chat_template: str | None = Field(None, description="A Jinja chat template replacing the tokenizer's.")
     chat_template_file: ExistingFile | None = Field(None, description="A file holding the chat template.")
     lora: LoraBlock | None = Field(None, description="Train LoRA adapters instead of all weights.")
+    gguf_file: str | None = Field(
+        None,
+        description="A GGUF file to load (its name inside name_or_path, or a path): dequantized once into a cached "
+        "float32 folder ($GRAIL_RL_CACHE or ~/.cache/grail-rl), needs the gguf package.",
+    )
 
     @model_validator(mode="after")
     def _one_template(self) -> ModelBlock:
         if self.chat_template is not None and self.chat_template_file is not None:
             raise ValueError("set chat_template or chat_template_file, not both")
+        if self.gguf_file is not None and self.revision is not None:
+            raise ValueError("gguf_file loads a local GGUF file; model.revision picks a hub revision: remove one")
         return self
 
 

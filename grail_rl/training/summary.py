@@ -129,6 +129,47 @@ def starting_model_lines(report: Any) -> list[str]:
     return [line]
 
 
+def _top_answers(answers: dict[str, int]) -> str:
+    total = sum(answers.values()) or 1
+    ranked = sorted(answers.items(), key=lambda item: -item[1])[:3]
+    return ", ".join(f"{'unparsed' if k == 'unparsed' else 'option ' + k} {v / total:.0%}" for k, v in ranked)
+
+
+def learning_lines(final: Any, starting: Any) -> list[str]:
+    """What GRPO itself changed on one split: the accuracy before and after with their intervals, whether the
+    change lies beyond the starting model's interval, how the answers moved against the viewers' clicks, and
+    where that leaves the model between the most-frequent-position baseline and the synthetic ceiling."""
+    after, before = final.as_dict(), starting.as_dict()
+    if not final.complete or not starting.complete:
+        return [f"what GRPO changed on '{final.name}': not measured (an evaluation is PARTIAL)"]
+    acc, base = after["overall"]["accuracy"], before["overall"]["accuracy"]
+    if acc["ci95"][0] > base["ci95"][1]:
+        verdict = "up, beyond both intervals"
+    elif acc["value"] > base["ci95"][1]:
+        verdict = "up, beyond the starting model's interval (the intervals overlap)"
+    elif acc["ci95"][1] < base["ci95"][0]:
+        verdict = "DOWN, beyond both intervals"
+    else:
+        verdict = "no change beyond the intervals: GRPO did not measurably change the accuracy"
+    lines = [
+        f"what GRPO changed on '{final.name}': accuracy {base['value']:.3f} [{base['ci95'][0]:.3f}, {base['ci95'][1]:.3f}] "
+        f"-> {acc['value']:.3f} [{acc['ci95'][0]:.3f}, {acc['ci95'][1]:.3f}]: {verdict}",
+        f"  answers before: {_top_answers(before['answers'])}; after: {_top_answers(after['answers'])}; the viewers "
+        f"clicked: {_top_answers(after['gold_positions'])}",
+    ]
+    frequent = after["baselines"].get("most_frequent_position")
+    ceiling = after["baselines"].get("synthetic_ceiling")
+    if frequent is not None:
+        where = (
+            f"  against the position prior: always answering the most frequent position scores {frequent['value']:.3f}"
+        )
+        if ceiling is not None:
+            where += (f"; the synthetic viewers' own choice model (stance, slant, position, popularity) reaches "
+                      f"{ceiling['value']:.3f}, which reading the viewer and the videos would add")  # fmt: skip
+        lines.append(where)
+    return lines
+
+
 def curve_lines(curves: dict[str, list[tuple[int, float]]]) -> list[str]:
     lines = []
     for name, points in curves.items():
@@ -161,6 +202,7 @@ def summary_lines(result: Any) -> list[str]:
         lines += eval_lines(report)
         if report.name in starting:
             lines += starting_model_lines(starting[report.name])
+            lines += learning_lines(report, starting[report.name])
     if not result.eval_reports and result.no_eval_reason:
         lines.append(f"no evaluation: {result.no_eval_reason}")
     if result.final_dir is not None:

@@ -95,3 +95,13 @@ def test_the_report_shows_the_viewer_bootstrap_only_with_ids():
     assert any("viewer bootstrap" in line for line in summary_lines(build_report("s", with_ids, expected_rows=40)))
     without = [Prediction(1, 2, 1) for _ in range(40)]
     assert not any("viewer bootstrap" in line for line in summary_lines(build_report("s", without, expected_rows=40)))
+
+
+def test_a_model_that_never_answers_in_format_is_said_so_without_a_division_by_zero():
+    preds = [Prediction(1 + i % 3, 3, None, output="The answer is 1.") for i in range(4)]
+    report = build_report("s", preds, expected_rows=4)
+    data = report.as_dict()
+    assert data["overall"]["parsed_rate"]["value"] == 0.0 and data["overall"]["accuracy"]["value"] == 0.0
+    lines = summary_lines(report)
+    assert any("NO PARSABLE ANSWER: none of the 4 outputs" in line for line in lines)
+    assert not any("best trivial baseline" in line for line in lines)

@@ -20,7 +20,8 @@ def test_learning_the_position_prior_is_reported_as_a_change_beyond_the_interval
     lines = learning_lines(report(lambda i, g: 1), report(lambda i, g: 2))
     assert "accuracy 0.300" in lines[0] and "-> 0.400" in lines[0] and "beyond the starting model's interval" in lines[0]
     assert "answers before: option 2 100%; after: option 1 100%" in lines[1]
-    assert "most frequent position scores 0.400" in lines[2] and "0.600" in lines[2]
+    assert "what was learned: the viewers' position prior. The model now answers option 1" in lines[2]
+    assert "most frequent position scores 0.400" in lines[3] and "0.600" in lines[3]
 
 
 def test_no_change_is_said_plainly():

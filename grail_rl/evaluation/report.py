@@ -150,6 +150,14 @@ def verdict_lines(data: dict[str, Any]) -> list[str]:
     trivial rule, never against random alone."""
     lines = []
     accuracy = data["overall"]["accuracy"]
+    parsed = data["overall"]["parsed_rate"]
+    if parsed["n"] and parsed["k"] == 0 and data["meta"].get("decoding") not in ("choice-logprob", "baseline"):
+        lines.append(
+            f"  NO PARSABLE ANSWER: none of the {parsed['n']} outputs holds an answer the parser reads "
+            "(<answer>k</answer>); the accuracy of 0 says nothing about the model's choices (its outputs are in the "
+            "predictions file; --mode choice-logprob forces the answer format)"
+        )
+        return lines
     degenerate = data["degenerate"]
     if degenerate:
         answer = "no parseable answer" if degenerate["answer"] is None else f"option {degenerate['answer']}"

@@ -19,7 +19,7 @@ from typing import Any
 
 from grail_rl.errors import GrailError
 from grail_rl.files import check_readable_path, write_text_atomically
-from grail_rl.run_layout import EVAL_DIR, REPORT_GLOB, RunLayout
+from grail_rl.run_layout import EVAL_DIR, FINAL_DIR, REPORT_GLOB, RunLayout
 from grail_rl.training.run_folder import read_run
 
 MAX_REPORT_BYTES = 64 * 1024 * 1024
@@ -66,7 +66,8 @@ def read_report(path: Path) -> dict[str, Any]:
 
 
 def _label(path: Path, data: dict[str, Any], run: Path | None) -> str:
-    model = data.get("meta", {}).get("model_label") or path.parent.parent.name
+    own_eval = run is not None and path.parent == RunLayout(run).eval_dir  # reports of train's final evaluation
+    model = data.get("meta", {}).get("model_label") or (FINAL_DIR if own_eval else path.parent.parent.name)
     return f"{run.name}/{model}" if run is not None else str(model)
 
 

@@ -39,6 +39,7 @@ def evaluate_after_training(
         synthetic_ceiling,
         train_rows,
     )
+    from grail_rl.run_layout import FINAL_DIR, RunLayout
     from grail_rl.training.callbacks import FILE_ONLY
 
     model = model if model is not None else trainer.accelerator.unwrap_model(trainer.model)
@@ -53,8 +54,10 @@ def evaluate_after_training(
         for line in summary_lines(report):
             logger.info(line, extra=FILE_ONLY)  # the console gets the end-of-run summary instead
 
+    layout = RunLayout(output_dir)
+    meta = {"model_label": FINAL_DIR, "model": str(layout.final.resolve()) if layout.final.exists() else "the trained policy"}
     return evaluate_sets(
-        generator, sets, output_dir, fit=train_rows(trainer.train_dataset, recipe),
+        generator, sets, output_dir, fit=train_rows(trainer.train_dataset, recipe), meta=meta,
         scoring=Scoring(settings={"model": "the policy at the end of training"}, resume=False),
         discriminator=(discriminator, "the run's discriminator at the end of training") if discriminator else None,
         note=lambda line: logger.info(line, extra=FILE_ONLY), on_report=to_log,

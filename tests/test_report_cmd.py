@@ -3,7 +3,6 @@ given a headline number, and one clear line for anything that is not an evaluati
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys

@@ -151,9 +151,10 @@ def evaluate(
     plans = plan_sets(loaded, data, overrides, list(ctx.args))
     if names:
         choices = [baseline_choice(loaded, name, out) for name in names]
-        stale = [path for c in choices for path in refuse_existing(c.eval_dir, [plan.name for plan in plans], overwrite)]
         for c in choices:
             ensure_writable_folder(c.eval_dir, "--out" if out is not None else "output.dir")
+            hold_folder(c.eval_dir, out)
+        stale = [path for c in choices for path in refuse_existing(c.eval_dir, [plan.name for plan in plans], overwrite)]
         note = lambda line: click.echo(line, err=True)  # noqa: E731
         reports = run_baselines(loaded, plans, names, choices, stale, note=note)
         for c in choices:
@@ -168,14 +169,26 @@ def evaluate(
             f"--predictions: give one file per evaluated set ({len(plans)}: "
             f"{', '.join(plan.name for plan in plans)}), got {len(predictions)}"
         )
-    stale = refuse_existing(choice.eval_dir, [plan.name for plan in plans], overwrite)
     ensure_writable_folder(choice.eval_dir, "--out" if out is not None else "output.dir")  # before loading
+    hold_folder(choice.eval_dir, out)
+    stale = refuse_existing(choice.eval_dir, [plan.name for plan in plans], overwrite)
     note = lambda line: click.echo(line, err=True)  # noqa: E731
     if predictions:
         reports = run_rescoring(loaded, choice, plans, list(predictions), stale, note=note)
     else:
         reports = run_evaluation(loaded, choice, plans, stale, mode=mode, backend=backend, overwrite=overwrite, note=note)
     print_reports(reports, choice.eval_dir)
+
+
+_HELD: list = []  # the evaluation folders this process holds, until it ends
+
+
+def hold_folder(eval_dir: Path, out: Path | None) -> None:
+    """One evaluation per folder at a time: a second process would interleave its progress log and reports
+    with this one's. The lock is released when the process ends, however it ends."""
+    from grail_rl.training.folder_lock import FolderLock
+
+    _HELD.append(FolderLock(eval_dir, "--out" if out is not None else "the evaluation folder").acquire())
 
 
 def check_baselines(baselines: tuple[str, ...], **others: object) -> list[str]:

@@ -34,9 +34,10 @@ class FolderInUseError(GrailError):
 class FolderLock:
     """An exclusive lock on a folder, held until :meth:`release` or the end of the process."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, what: str = "output.dir"):
         self.folder = folder
         self.path = folder / LOCK_FILE
+        self.what = what  # how the folder is named in messages: the setting or option that chose it
         self._fd: int | None = None
 
     def acquire(self) -> FolderLock:
@@ -45,28 +46,28 @@ class FolderLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise GrailError(f"output.dir: {self.path} is a symbolic link; remove it") from None
-            raise GrailError(f"output.dir: cannot write in {self.folder}: {exc.strerror}") from None
+                raise GrailError(f"{self.what}: {self.path} is a symbolic link; remove it") from None
+            raise GrailError(f"{self.what}: cannot write in {self.folder}: {exc.strerror}") from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
-            raise GrailError(f"output.dir: {self.path} is not a regular file; remove it")
+            raise GrailError(f"{self.what}: {self.path} is not a regular file; remove it")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _read_holder(fd)
             os.close(fd)
             raise FolderInUseError(
-                f"output.dir: {self.folder} is in use by another grail-rl process ({describe(holder)}); wait "
-                "for it to finish or stop it, or choose another output.dir"
+                f"{self.what}: {self.folder} is in use by another grail-rl process ({describe(holder)}); wait "
+                f"for it to finish or stop it, or choose another {self.what}"
             ) from None
         except OSError as exc:
             os.close(fd)
             if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP):
                 raise GrailError(
-                    f"output.dir: {self.folder} is on a file system without file locks ({exc.strerror}); "
-                    "choose an output.dir on a local or lock-capable file system"
+                    f"{self.what}: {self.folder} is on a file system without file locks ({exc.strerror}); "
+                    f"choose a {self.what} on a local or lock-capable file system"
                 ) from None
-            raise GrailError(f"output.dir: cannot lock {self.path}: {exc.strerror}") from None
+            raise GrailError(f"{self.what}: cannot lock {self.path}: {exc.strerror}") from None
         previous = _read_holder(fd)
         if previous.get("pid") and (previous.get("pid"), previous.get("host")) != (os.getpid(), platform.node()):
             logger.info("took over the lock of %s left by a process that is gone (%s)", self.folder, describe(previous))

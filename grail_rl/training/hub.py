@@ -27,12 +27,12 @@ logger = logging.getLogger(__name__)
 CARD_MARK = "<!-- grail-rl -->"
 # Paths (fnmatch patterns relative to the output folder) that hold participants' data.
 DATA_FILES = (
-    "completions/*", "drop_report_*.json", "reward_faults/*", "*.predictions.jsonl", "train.log",
+    "completions/*", "drop_report_*.json", "reward_faults/*", "*.predictions.jsonl", "*.progress-*.jsonl", "train.log",
     # The discriminator's replay buffer and held-out texts, in checkpoints and final/ (grail_rl.grail.runtime).
     "*grail_state/*/texts.json",
 )  # fmt: skip
 # grail-rl's own bookkeeping: the folder lock and a run set aside while it is being replaced.
-NEVER_PUSHED = (".grail-*", ".staging*")
+NEVER_PUSHED = (".grail-*", "*/.grail-*", ".staging*")  # */: the evaluation folder's lock (grail-rl evaluate)
 
 
 def hidden_from_hub(push_data_files: bool) -> tuple[str, ...]:

@@ -28,7 +28,13 @@ def spec_as_dict(spec: PluginSpec) -> dict[str, Any]:
         "version": spec.source.version,
         "description": spec.description,
         "config": to_jsonable_python(spec.config_fields(), fallback=str),
-    }
+    } | ({"row_fields": list(_row_fields(spec))} if spec.kind == "reward" else {})
+
+
+def _row_fields(spec: PluginSpec) -> tuple[str, ...]:
+    """The row fields a reward plugin reads by default (its class's; a Config ``row_fields`` option adds more)."""
+    names = getattr(spec.cls, "row_fields", ())
+    return tuple(names) if isinstance(names, list | tuple) else ()
 
 
 def _options_text(spec: PluginSpec) -> str:
@@ -59,9 +65,16 @@ def _list(kind: str, as_json: bool) -> None:
     table.add_column("plugin (distribution)", overflow="fold", ratio=2, min_width=8)
     table.add_column("description", overflow="fold", ratio=3, min_width=10)
     table.add_column("options (default)", overflow="fold", ratio=3, min_width=10)
+    rewards = kind == "reward"
+    if rewards:
+        table.add_column("row fields read", overflow="fold", ratio=2, min_width=8)
     for spec in registry:
         dist = f"{spec.source.distribution or '-'} {spec.source.version or ''}".strip()
-        table.add_row(spec.name, f"{spec.source.plugin} ({dist})", spec.description, _options_text(spec))
+        cells = [spec.name, f"{spec.source.plugin} ({dist})", spec.description, _options_text(spec)]
+        if rewards:
+            configurable = "row_fields" in spec.config_class.model_fields
+            cells.append(", ".join(_row_fields(spec)) + (" (+ row_fields option)" if configurable else "") or "-")
+        table.add_row(*cells)
     out = Console()
     if len(registry):
         out.print(table)

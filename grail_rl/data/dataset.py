@@ -304,8 +304,11 @@ OUTPUT_COLUMNS = (
 )  # fmt: skip
 
 
-def _schema() -> Any:
+def _schema(fields: Sequence[str] = ()) -> Any:
+    """The split's Arrow schema: :data:`OUTPUT_COLUMNS`, then the optional row ``fields`` the rewards ask for."""
     import pyarrow as pa
+
+    from grail_rl.data.row_fields import ROW_FIELDS, arrow_type
 
     message = pa.struct([("role", pa.string()), ("content", pa.string())])
     types = {
@@ -315,7 +318,8 @@ def _schema() -> Any:
         "slate_channels": pa.list_(pa.string()), "gold_title": pa.string(),
         "prompt_length": pa.int64(), "prompt_truncated": pa.bool_(), "source": pa.string(),
     }  # fmt: skip
-    return pa.schema([(name, types[name]) for name in OUTPUT_COLUMNS])
+    return pa.schema([(name, types[name]) for name in OUTPUT_COLUMNS] +
+                     [(name, arrow_type(ROW_FIELDS[name])) for name in fields])  # fmt: skip
 
 
 def render_batches(
@@ -327,10 +331,11 @@ def render_batches(
     mode: str = "drop",
     tokenizer: Any = None,
     template_kwargs: dict[str, Any] | None = None,
+    fields: Sequence[str] = (),
 ) -> Iterator[Any]:
-    """Render ``(source label, normalised row)`` pairs into Arrow record batches of :data:`OUTPUT_COLUMNS`,
-    at most ``_CHUNK`` rows each; counts every row kept in ``report.kept``."""
-    batch = _Batch()
+    """Render ``(source label, normalised row)`` pairs into Arrow record batches of :data:`OUTPUT_COLUMNS` (and
+    the optional row ``fields``), at most ``_CHUNK`` rows each; counts every row kept in ``report.kept``."""
+    batch = _Batch(fields)
     for n, (label, row) in enumerate(rows, 1):
         messages, length, truncated = fit_prompt(builder, row, limit, mode, tokenizer, template_kwargs)
         if messages is None:
@@ -342,7 +347,7 @@ def render_batches(
         batch.add(label, row, messages, length, truncated)
         if batch.size >= _CHUNK:
             yield batch.record_batch()
-            batch = _Batch()
+            batch = _Batch(fields)
     if batch.size:
         yield batch.record_batch()
 
@@ -353,14 +358,18 @@ def render_rows(
     """:func:`render_batches` collected into one in-memory Arrow table."""
     import pyarrow as pa
 
-    return pa.Table.from_batches(list(render_batches(rows, builder, report, **kw)), schema=_schema())
+    return pa.Table.from_batches(list(render_batches(rows, builder, report, **kw)), schema=_schema(kw.get("fields", ())))
 
 
 class _Batch:
     """Column lists of one output batch. Nested columns are kept flat (values plus offsets) and become
     Arrow list arrays directly: converting per-row lists of message dicts is the slow path in pyarrow."""
 
-    def __init__(self) -> None:
+    def __init__(self, fields: Sequence[str] = ()) -> None:
+        from grail_rl.data.row_fields import ROW_FIELDS
+
+        self.fields = [ROW_FIELDS[name] for name in fields]
+        self.extra: dict[str, list[Any]] = {name: [] for name in fields}
         self.size = 0
         self.offsets, self.roles, self.contents = [0], [], []
         self.slate_offsets, self.slate_ids, self.slate_titles, self.slate_channels = [0], [], [], []
@@ -387,11 +396,16 @@ class _Batch:
         )  # fmt: skip
         for column, value in zip(self.scalars.values(), values, strict=True):
             column.append(value)
+        if self.fields:
+            from grail_rl.data.row_fields import stored_value
+
+            for field in self.fields:
+                self.extra[field.name].append(stored_value(field, row))
 
     def record_batch(self) -> Any:
         import pyarrow as pa
 
-        schema = _schema()
+        schema = _schema(list(self.extra))
         message = schema.field("prompt").type.value_type
         prompts = pa.ListArray.from_arrays(
             pa.array(self.offsets, pa.int32()),
@@ -406,9 +420,9 @@ class _Batch:
             "slate_titles": pa.ListArray.from_arrays(slate_offsets, pa.array(self.slate_titles, pa.string())),
             "slate_channels": pa.ListArray.from_arrays(slate_offsets, pa.array(self.slate_channels, pa.string())),
         }
-        for name, values in self.scalars.items():
+        for name, values in (*self.scalars.items(), *self.extra.items()):
             arrays[name] = pa.array(values, schema.field(name).type)
-        return pa.RecordBatch.from_arrays([arrays[name] for name in OUTPUT_COLUMNS], schema=schema)
+        return pa.RecordBatch.from_arrays([arrays[name] for name in schema.names], schema=schema)
 
 
 _SCALAR_COLUMNS = (
@@ -428,13 +442,13 @@ def split_sources(data: Any, split: str) -> list[Any]:
     return [folder / ("train.jsonl" if split == "train" else "validation.jsonl")]
 
 
-def write_split(batches: Iterable[Any], path: Path) -> Any:
+def write_split(batches: Iterable[Any], path: Path, fields: Sequence[str] = ()) -> Any:
     """Write record batches to an Arrow stream file (the format ``datasets`` caches in) and open it as a
     memory-mapped ``datasets.Dataset``: the split lives on disk, never whole in memory."""
     import datasets
     import pyarrow as pa
 
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, _schema()) as writer:
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, _schema(fields)) as writer:
         for batch in batches:
             writer.write_batch(batch)
     return datasets.Dataset.from_file(str(path))
@@ -476,16 +490,31 @@ def build_split(
         )
     else:
         pairs = _mixture_pairs([read_source(s, split, data.seed, report) for s in specs], data, split)
+    fields = reward_row_fields(recipe)
     batches = render_batches(
         pairs, builder, report, limit=recipe.prompt.max_prompt_tokens if limit == "recipe" else limit,
         mode=recipe.prompt.long_prompts, tokenizer=tokenizer, template_kwargs=recipe.trainer.chat_template_kwargs,
+        fields=fields,
     )  # fmt: skip
     folder = Path(cache_dir) if cache_dir is not None else work_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    dataset = write_split(batches, folder / f"{split}-{uuid.uuid4().hex}.arrow")
+    dataset = write_split(batches, folder / f"{split}-{uuid.uuid4().hex}.arrow", fields)
     if report_dir is not None:
         report.write(Path(report_dir))
     return dataset, report
+
+
+def reward_row_fields(recipe: Any) -> list[str]:
+    """The optional row fields the recipe's rewards read (:mod:`grail_rl.data.row_fields`), each once, in the
+    order the rewards name them; the columns every split has are not repeated."""
+    from grail_rl.data.row_fields import ROW_FIELDS
+
+    wanted: list[str] = []
+    for block in getattr(recipe, "rewards", None) or []:
+        for name in block.declared_row_fields():
+            if name in ROW_FIELDS and name not in wanted:
+                wanted.append(name)
+    return wanted
 
 
 def _mixture_pairs(sources: list[SourceRows], data: Any, split: str) -> Iterator[tuple[str, dict[str, Any]]]:

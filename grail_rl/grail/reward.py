@@ -62,6 +62,7 @@ class GailReward(RewardFunction):
     """The discriminator's P(real) of each valid choice (GRAIL); needs a discriminator block."""
 
     name = "gail"
+    row_fields = ("gold_index", "slate_titles", "slate_channels")
     Config = GailConfig
     requires_discriminator = True
 

@@ -82,6 +82,20 @@ class RewardFunction(_Plugin):
 
     # True when the reward needs the recipe's ``discriminator`` block (checked at validation time).
     requires_discriminator: ClassVar[bool] = False
+    # The optional row fields the reward reads (grail_rl.data.row_fields: current_video_title, history_titles,
+    # survey, ...): the data pipeline carries exactly these into the splits, and each arrives as a keyword
+    # argument with one value per completion. A Config field named ``row_fields`` adds the fields a recipe asks
+    # for. A name the data schema does not have is a validation error.
+    row_fields: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def fields_read(cls, config: Any = None) -> tuple[str, ...]:
+        """The row fields this reward reads with ``config``: the class's, then its Config's ``row_fields``."""
+        extra = getattr(config, "row_fields", None) or ()
+        for where, names in (("the class's row_fields", cls.row_fields), ("the Config's row_fields", extra)):
+            if isinstance(names, str) or not all(isinstance(name, str) for name in names):
+                raise TypeError(f"{where} must be a list of field names, got {names!r}")
+        return tuple(dict.fromkeys((*cls.row_fields, *extra)))
 
     @property
     def __name__(self) -> str:  # TRL logs each reward as rewards/<__name__>/mean

@@ -50,6 +50,24 @@ class PluginBlockMixin:
         """An instance of the plugin configured by this block."""
         return self.plugin_spec.build(self.plugin_options())
 
+    def declared_row_fields(self) -> tuple[str, ...]:
+        """The row fields the plugin reads as this block configures it (rewards; empty for other kinds)."""
+        fields_read = getattr(self.plugin_spec.cls, "fields_read", None)
+        if fields_read is None:
+            return ()
+        try:
+            return tuple(fields_read(self.plugin_options()))
+        except GrailError:
+            raise
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # plugin code: a broken declaration names the plugin
+            spec = self.plugin_spec
+            raise GrailError(
+                f"reward '{spec.name}' (plugin '{spec.source.plugin}'): its row_fields could not be read: "
+                f"{describe_exception(exc)}"
+            ) from exc
+
 
 def block_fields(kind: str) -> dict[str, tuple[Any, Any]]:
     """The keys every block of ``kind`` has besides ``name`` (the kind's ``block_keys``), as pydantic fields."""

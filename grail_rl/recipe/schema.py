@@ -101,6 +101,23 @@ def cross_field_problems(recipe: Any) -> list[tuple[Loc, str]]:
                     f"({recipe.trainer.max_completion_length}); set them equal",
                 )
             )
+        fields = block.declared_row_fields()
+        if isinstance(fields, tuple) and all(isinstance(f, str) for f in fields):
+            from grail_rl.data.dataset import OUTPUT_COLUMNS
+            from grail_rl.data.row_fields import ROW_FIELDS, unknown_fields
+
+            for field in unknown_fields(fields, OUTPUT_COLUMNS):
+                problems.append(
+                    (
+                        ("rewards", i, "name"),
+                        f"reward '{block.name}' reads the row field '{field}', which the data schema does not have; "
+                        f"row fields: {', '.join(ROW_FIELDS)} (and every split's columns: {', '.join(OUTPUT_COLUMNS)})",
+                    )
+                )
+        else:
+            problems.append(
+                (("rewards", i, "name"), f"reward '{block.name}': row_fields must be a list of field names, got {fields!r}")
+            )
         if block.plugin_spec.cls.requires_discriminator and recipe.discriminator is None:
             problems.append(
                 (

@@ -61,6 +61,7 @@ class AccuracyReward(RewardFunction):
     """Next-click accuracy: the chosen option number equals the clicked one (plus the optional opinion part)."""
 
     name = "accuracy"
+    row_fields = ("gold_index", "n_options", "opinion_direction", "issue")
     Config = AccuracyConfig
 
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:

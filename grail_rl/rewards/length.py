@@ -45,6 +45,7 @@ class CosineLengthReward(RewardFunction):
     """Cosine-scaled length reward: short right answers earn most, short wrong answers lose most."""
 
     name = "length"
+    row_fields = ("gold_index", "n_options")
     Config = CosineLengthConfig
 
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:

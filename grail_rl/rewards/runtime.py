@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from grail_rl.data.row_fields import decode_columns
 from grail_rl.errors import GrailError, describe_exception
 from grail_rl.plugins.base import PluginConfig, PluginContext, RewardFunction
 from grail_rl.plugins.registry import PluginSpec
@@ -67,6 +68,9 @@ class GuardedReward:
         self.__name__ = reward.name  # TRL logs each reward as rewards/<__name__>/mean
         self.faulty_rows_total = 0
         self._saved_abstained_fault = False
+        fields_read = getattr(reward, "fields_read", None)
+        # The row fields stored as JSON text (the survey) reach the plugin decoded, as documented.
+        self.row_fields = tuple(fields_read(getattr(reward, "config", None))) if callable(fields_read) else ()
 
     def setup(self, context: PluginContext) -> None:
         """Give the plugin the run's context (once, before the first step); a failure names the plugin."""
@@ -87,6 +91,8 @@ class GuardedReward:
         # The plugin gets its own copies: one that edits the completions (or a column) in place must not
         # change what the next reward scores or what the samples record.
         own = {key: value if key in CONTEXT_KEYS else private_copy(value) for key, value in kwargs.items()}
+        if self.row_fields:
+            decode_columns(self.row_fields, own)
         values, fault, cause = self._run(private_copy(completions), own, n)
         faulty = 0
         if fault is not None:

@@ -15,6 +15,7 @@ rewards of the run. Nothing here imports torch or TRL::
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -86,14 +87,35 @@ class GuardedReward:
     def __repr__(self) -> str:
         return f"GuardedReward({self.__name__!r}, plugin={self.plugin!r}, on_fault={self.on_fault!r})"
 
+    def __new__(cls, reward: Any = None, **kwargs: Any) -> GuardedReward:
+        # A plugin whose __call__ is a coroutine function gets the async wrapper, whoever builds the guard: TRL
+        # then awaits it with the run's other async rewards concurrently.
+        if cls is GuardedReward and is_async_reward(reward):
+            cls = AsyncGuardedReward
+        return super().__new__(cls)
+
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
-        n = len(completions)
-        # The plugin gets its own copies: one that edits the completions (or a column) in place must not
-        # change what the next reward scores or what the samples record.
+        own_completions, own = self._private(completions, kwargs)
+        return self._finish(completions, kwargs, *self._run(own_completions, own, len(completions)))
+
+    def _private(self, completions: Sequence[Any], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """The plugin's own copies of its arguments: one that edits the completions (or a column) in place
+        must not change what the next reward scores or what the samples record."""
         own = {key: value if key in CONTEXT_KEYS else private_copy(value) for key, value in kwargs.items()}
         if self.row_fields:
             decode_columns(self.row_fields, own)
-        values, fault, cause = self._run(private_copy(completions), own, n)
+        return private_copy(completions), own
+
+    def _finish(
+        self,
+        completions: Sequence[Any],
+        kwargs: dict[str, Any],
+        values: list[Any],
+        fault: Fault | None,
+        cause: BaseException | None,
+    ) -> list[float | None]:
+        """Handle a fault (stop or abstain), convert the values and report them to the diagnostics."""
+        n = len(completions)
         faulty = 0
         if fault is not None:
             self._handle(fault, completions, kwargs, cause)  # raises unless the recipe says abstain
@@ -127,6 +149,10 @@ class GuardedReward:
             raise
         except BaseException as exc:  # any failure inside a plugin (sys.exit too) becomes a fault naming it
             return [], Fault(f"raised {describe_exception(exc)}", None, {}), exc
+        return self._checked(values, n)
+
+    def _checked(self, values: Any, n: int) -> tuple[list[Any], Fault | None, BaseException | None]:
+        """What the plugin returned, as a list of ``n`` values, or the fault that makes it unusable."""
         # TRL iterates whatever comes back, so any sized iterable will do (a numpy array, a tuple).
         if isinstance(values, str | bytes | Mapping) or not (
             hasattr(values, "__len__") and hasattr(values, "__iter__")
@@ -187,6 +213,35 @@ class GuardedReward:
             step=step,
             saved_to=saved_to,
         ) from cause
+
+
+class AsyncGuardedReward(GuardedReward):
+    """The guard of a reward plugin whose ``__call__`` is ``async``: the same checks, fault handling and
+    diagnostics, awaited. TRL recognises it as async (by its ``__call__``) and gathers the run's async rewards
+    on its event loop, so rewards that wait on I/O (a judge server, a database) wait together."""
+
+    async def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:  # type: ignore[override]
+        own_completions, own = self._private(completions, kwargs)
+        outcome = await self._run_async(own_completions, own, len(completions))
+        return self._finish(completions, kwargs, *outcome)
+
+    async def _run_async(
+        self, completions: Sequence[Any], kwargs: dict[str, Any], n: int
+    ) -> tuple[list[Any], Fault | None, BaseException | None]:
+        try:
+            values = await self.reward(completions, **kwargs)
+        except (KeyboardInterrupt, FatalRewardError):
+            raise
+        except BaseException as exc:  # asyncio.CancelledError and timeouts too: a fault naming the plugin
+            return [], Fault(f"raised {describe_exception(exc)}", None, {}), exc
+        return self._checked(values, n)
+
+
+def is_async_reward(reward: Any) -> bool:
+    """Whether calling ``reward`` returns a coroutine (an ``async def __call__``)."""
+    if inspect.iscoroutinefunction(reward):
+        return True
+    return callable(reward) and inspect.iscoroutinefunction(type(reward).__call__)
 
 
 def private_copy(value: Any) -> Any:

@@ -78,7 +78,7 @@ def test_a_damaged_log_is_one_error_naming_the_file_and_line(tmp_path: Path) -> 
     log = interrupt(tmp_path)
     lines = log.read_text().splitlines(keepends=True)
     log.write_text(lines[0] + "not json\n" + "".join(lines[1:]))
-    with pytest.raises(GrailError, match=r"line 2 is not JSON.*--overwrite"):
+    with pytest.raises(GrailError, match=r"line 2 is not JSON.*Move it away"):
         evaluate_set(Recorder(), ROWS, name="s", out_dir=tmp_path)
 
 
@@ -126,3 +126,49 @@ def test_a_second_evaluate_on_the_same_folder_is_refused_while_the_first_runs(tm
         holder.wait()
     assert evaluate(tmp_path, "--baseline", "always_last").returncode == 0  # the lock goes with its process
     assert FolderLock(folder).acquire().held
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        ({"parsed_index": "1"}, "parsed_index '1', not a whole number"),
+        ({"parsed_index": 1.5}, "parsed_index 1.5"),
+        ({"formatted": "no"}, "formatted 'no', not true or false"),
+        ({"output": 3}, "output 3, not text"),
+        ({"probabilities": [float("nan"), 1.0]}, "probabilities that are not one finite number"),
+        ({"row_id": True}, "row_id True, not a row"),
+    ],
+)
+def test_a_hand_edited_record_is_one_error_naming_the_line(tmp_path, edit, message):
+    log = interrupt(tmp_path)
+    lines = log.read_text().splitlines()
+    record = {**json.loads(lines[2]), **edit}
+    lines[2] = json.dumps(record)
+    log.write_text("\n".join(lines) + "\n")
+    with pytest.raises(GrailError, match=f"line 3 has {message}".replace("(", r"\(").replace("[", r"\[")):
+        evaluate_set(Recorder(), ROWS, name="s", out_dir=tmp_path)
+
+
+def test_a_record_whose_gold_changed_is_scored_again(tmp_path):
+    log = interrupt(tmp_path)
+    lines = log.read_text().splitlines()
+    record = json.loads(lines[1])
+    lines[1] = json.dumps({**record, "gold_index": 3 - record["gold_index"]})
+    log.write_text("\n".join(lines) + "\n")
+    again = Recorder()
+    evaluate_set(again, ROWS, name="s", out_dir=tmp_path)
+    assert again.seen[0] == ROWS[record["row_id"]]["prompt"]
+
+
+def test_a_set_name_with_glob_characters_finds_only_its_own_logs(tmp_path):
+    (tmp_path / "eval-gun1.progress-abc.jsonl").write_text("")
+    assert progress_logs(tmp_path, "gun[1]") == []
+    (tmp_path / "eval-gun[1].progress-abc.jsonl").write_text("")
+    assert [p.name for p in progress_logs(tmp_path, "gun[1]")] == ["eval-gun[1].progress-abc.jsonl"]
+
+
+def test_a_changed_system_prompt_changes_the_key():
+    with_system = [{**row, "prompt": [{"role": "system", "content": "A"}, {"role": "user", "content": row["prompt"]}]}
+                   for row in ROWS]  # fmt: skip
+    other = [{**row, "prompt": [{"role": "system", "content": "B"}, *row["prompt"][1:]]} for row in with_system]
+    assert Scoring().key(with_system)[0] != Scoring().key(other)[0]

@@ -103,3 +103,32 @@ def test_what_is_not_an_evaluation_is_one_line(tmp_path, make, message):
 def test_several_inputs_need_out(evaluated):
     proc = report(evaluated, "out", "out")
     assert proc.returncode == 2 and "give --out DIR" in proc.stderr
+
+
+def test_a_users_own_files_in_out_are_not_replaced_without_overwrite(evaluated, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "accuracy.png").write_text("my own picture")
+    proc = report(evaluated, "out", "--out", mine)
+    assert proc.returncode == 2 and "accuracy.png already exists; pass --overwrite" in proc.stderr
+    assert (mine / "accuracy.png").read_text() == "my own picture" and not (mine / "report.md").exists()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d["overall"]["accuracy"].update(value=float("nan")), "overall.accuracy.value: Input should be a finite"),
+        (lambda d: d.update(complete="false"), "complete: Input should be a valid boolean"),
+        (lambda d: d.update(evaluated_rows=d["expected_rows"] - 1), "says complete but covers"),
+        (lambda d: d["calibration"].update(log_likelihood=None), "a calibration of rows needs"),
+    ],
+)
+def test_a_damaged_report_is_one_line(evaluated, tmp_path, change, message):
+    import json
+
+    data = json.loads((evaluated / "out/evaluations/baseline-logreg_tfidf/eval/eval-eval.json").read_text())
+    change(data)
+    path = tmp_path / "eval-damaged.json"
+    path.write_text(json.dumps(data))
+    proc = report(tmp_path, path, "--out", tmp_path / "rep")
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

@@ -39,6 +39,7 @@ from grail_rl.evaluation.runner import (
     plan_sets,
     predictions_choice,
     refuse_existing,
+    refuse_leftovers,
     run_baselines,
     run_evaluation,
     run_rescoring,
@@ -155,6 +156,8 @@ def evaluate(
             ensure_writable_folder(c.eval_dir, "--out" if out is not None else "output.dir")
             hold_folder(c.eval_dir, out)
         stale = [path for c in choices for path in refuse_existing(c.eval_dir, [plan.name for plan in plans], overwrite)]
+        for c in choices:
+            refuse_leftovers(c.eval_dir, [plan.name for plan in plans], overwrite)
         note = lambda line: click.echo(line, err=True)  # noqa: E731
         reports = run_baselines(loaded, plans, names, choices, stale, note=note)
         for c in choices:
@@ -172,6 +175,8 @@ def evaluate(
     ensure_writable_folder(choice.eval_dir, "--out" if out is not None else "output.dir")  # before loading
     hold_folder(choice.eval_dir, out)
     stale = refuse_existing(choice.eval_dir, [plan.name for plan in plans], overwrite)
+    if predictions:
+        refuse_leftovers(choice.eval_dir, [plan.name for plan in plans], overwrite)
     note = lambda line: click.echo(line, err=True)  # noqa: E731
     if predictions:
         reports = run_rescoring(loaded, choice, plans, list(predictions), stale, note=note)

@@ -25,15 +25,16 @@ from grail_rl.run_layout import RunLayout
 @click.option("--overwrite", is_flag=True, help="Replace a report an earlier run of this command wrote.")
 def report(inputs: tuple[Path, ...], out: Path | None, overwrite: bool) -> None:
     """Markdown and PNG figures of the evaluations of one or several runs, or of report files."""
-    from grail_rl.evaluation.run_report import REPORT_FILE, collect, write_report
+    from grail_rl.evaluation.run_report import collect, existing_outputs, write_report
 
     entries = collect(inputs)
     if out is None:
         if len(inputs) != 1 or not inputs[0].is_dir() or inputs[0].name == "eval":
             raise GrailError("several inputs (or a report file): give --out DIR for the report")
         out = RunLayout(inputs[0].expanduser()).report
-    if (out / REPORT_FILE).exists() and not overwrite:
-        raise GrailError(f"{out / REPORT_FILE} already exists; pass --overwrite to replace it, or --out DIR")
+    found = existing_outputs(out)
+    if found and not overwrite:
+        raise GrailError(f"{found[0]} already exists; pass --overwrite to replace it, or --out DIR")
     ensure_writable_folder(out, "--out")
     path, figures = write_report(entries, out)
     partial = sum(not e.complete for e in entries)

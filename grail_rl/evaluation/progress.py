@@ -14,14 +14,17 @@ is an error naming the file and line. The log is removed only after the complete
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from grail_rl.data.sources import bounded_lines
 from grail_rl.errors import GrailError
 from grail_rl.evaluation.metrics import Prediction
 
@@ -48,7 +51,7 @@ def progress_path(folder: Path, name: str, key: str) -> Path:
 
 def progress_logs(folder: Path, name: str) -> list[Path]:
     """Every progress log of set ``name`` in ``folder`` (any settings)."""
-    return sorted(folder.glob(f"eval-{name}.progress-*.jsonl")) if folder.is_dir() else []
+    return sorted(folder.glob(f"eval-{glob.escape(name)}.progress-*.jsonl")) if folder.is_dir() else []
 
 
 def model_fingerprint(location: str) -> dict[str, Any]:
@@ -72,31 +75,58 @@ class ProgressLog:
     path: Path
     settings: dict[str, Any]
 
-    def load(self, prompt_hashes: Sequence[str | None]) -> dict[int, Prediction]:
-        """The rows an earlier run finished, by row id (empty when there is no log); a torn last line is cut."""
+    def load(self, rows: Sequence[tuple[str | None, int, int]]) -> dict[int, Prediction]:
+        """The rows an earlier run finished, by row id (empty when there is no log). ``rows``: each evaluated
+        row's (prompt hash, gold, slate size); a record counts only where all three still match, once. A torn last
+        line (a kill mid-write) is cut off; any other line that is not a valid record is one error."""
         if not self.path.exists():
             return {}
         done: dict[int, Prediction] = {}
         good_end = 0
+        torn = False
         with self.path.open("rb") as fh:
-            data = fh.read()
-        lines = data.split(b"\n")
-        torn = lines.pop()  # after the last newline: empty, or a line a kill cut short
-        for n, line in enumerate(lines, 1):
-            record = self._record(line, n)
-            good_end += len(line) + 1
-            if record is None:
-                continue
-            row = record.pop("row_id")
-            if not isinstance(row, int) or not 0 <= row < len(prompt_hashes):
-                raise self._corrupt(n, f"row_id {row!r} is not a row of this set")
-            if record.get("prompt_hash") != prompt_hashes[row] or row in done:
-                continue  # another prompt now, or a repeat: never counted (twice)
-            done[row] = Prediction(**{k: v for k, v in record.items() if k in _FIELDS}, row_id=row)
+            for n, line in enumerate(bounded_lines(fh), 1):
+                if line is None:
+                    raise self._corrupt(n, "is longer than any record")
+                if not line.endswith(b"\n"):  # only the last line can lack its newline: cut short by a kill
+                    torn = True
+                    break
+                good_end += len(line)
+                record = self._record(line, n)
+                if record is None:
+                    continue
+                row = record.pop("row_id")
+                if type(row) is not int or not 0 <= row < len(rows):
+                    raise self._corrupt(n, f"has row_id {row!r}, not a row of this set")
+                key, gold, size = rows[row]
+                if (record.get("prompt_hash"), record.get("gold_index"), record.get("n_options")) != (key, gold, size):
+                    continue  # another row now (the data changed under the same position): never trusted
+                if row not in done:  # a repeat (a retried append) is counted once
+                    done[row] = self._prediction(record, row, n)
         if torn:
             with self.path.open("r+b") as fh:
                 fh.truncate(good_end)
         return done
+
+    def _prediction(self, record: dict[str, Any], row: int, n: int) -> Prediction:
+        """The record as a Prediction, every field of the type a report relies on."""
+        size = record["n_options"]
+        parsed = record.get("parsed_index")
+        if parsed is not None and (type(parsed) is not int or not -(10**9) < parsed < 10**9):
+            raise self._corrupt(n, f"has parsed_index {parsed!r}, not a whole number or null")
+        for key in ("formatted",):
+            if type(record.get(key, False)) is not bool:
+                raise self._corrupt(n, f"has {key} {record.get(key)!r}, not true or false")
+        for key in ("output", "issue", "participant_study", "participant_id", "opinion_gold", "opinion_pick", "prompt_hash"):
+            if record.get(key) is not None and not isinstance(record.get(key), str):
+                raise self._corrupt(n, f"has {key} {record.get(key)!r}, not text or null")
+        probabilities = record.get("probabilities")
+        if probabilities is not None and not (
+            isinstance(probabilities, list) and len(probabilities) == size
+            and all(type(q) in (int, float) and math.isfinite(q) and 0 <= q <= 1 for q in probabilities)
+        ):  # fmt: skip
+            raise self._corrupt(n, "has probabilities that are not one finite number in 0..1 per option")
+        return Prediction(**{k: v for k, v in record.items() if k in _FIELDS and k != "row_id"}, row_id=row)
 
     def _record(self, line: bytes, n: int) -> dict[str, Any] | None:
         try:
@@ -106,7 +136,8 @@ class ProgressLog:
         if not isinstance(record, dict):
             raise self._corrupt(n, "is not a JSON object")
         if "header" in record:
-            if record["header"].get("settings") != json.loads(json.dumps(self.settings, default=str)):
+            header = record["header"]
+            if not isinstance(header, dict) or header.get("settings") != json.loads(json.dumps(self.settings, default=str)):
                 raise self._corrupt(n, "was written with other settings than its name says")
             return None
         if "row_id" not in record or "gold_index" not in record or "n_options" not in record:
@@ -115,8 +146,8 @@ class ProgressLog:
 
     def _corrupt(self, n: int, what: str) -> GrailError:
         return GrailError(
-            f"{self.path}: line {n} {what}; it is not a progress log grail-rl can resume from. Move it away, or "
-            "pass --overwrite to start the evaluation over"
+            f"{self.path}: line {n} {what}; it is not a progress log grail-rl can resume from. Move it away (or "
+            "delete it) to start the evaluation over"
         )
 
     def append(self, predictions: Sequence[Prediction]) -> None:

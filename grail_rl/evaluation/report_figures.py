@@ -6,6 +6,7 @@ no figure shows a number from a partial run. Every file is written atomically.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -126,8 +127,11 @@ def by_gold_position(entries: Sequence[Any]) -> Any:
             ax.errorbar([int(x) - 0.3 + shift * (k + 0.5) for x in xs], [a["value"] for a in acc],
                         yerr=[[_below(a) for a in acc], [_above(a) for a in acc]],
                         marker="o", capsize=2, label=e.label)  # fmt: skip
-        ns = {x: p["n"] for x, p in group[0].data["breakdowns"]["gold_position"].items()}
-        ax.set_xticks([int(x) for x in sorted(ns, key=int)], [f"{x}\n(n={ns[x]})" for x in sorted(ns, key=int)])
+        counts = [{x: p["n"] for x, p in e.data["breakdowns"]["gold_position"].items()} for e in group]
+        ns = counts[0]
+        same = all(c == ns for c in counts)  # N under a position only when every line has the same rows there
+        positions = sorted({x for c in counts for x in c}, key=int)
+        ax.set_xticks([int(x) for x in positions], [f"{x}\n(n={ns[x]})" if same else x for x in positions])
         ax.set_title(set_name, fontsize=9)
         ax.set_xlabel("position of the viewer's click")
         ax.set_ylabel("accuracy")
@@ -139,13 +143,14 @@ def by_gold_position(entries: Sequence[Any]) -> Any:
 def positions(entries: Sequence[Any]) -> Any:
     """One panel per set and slate size (the sizes with the most rows, at most three per set): the viewers'
     click positions as bars, each model's or baseline's predicted positions as a line."""
-    panels: dict[tuple[str, str], list[tuple[Any, dict[str, Any]]]] = {}
+    panels: dict[tuple[str, str, str], list[tuple[Any, dict[str, Any]]]] = {}
     for e in entries:
         sizes = e.data.get("fidelity", {}).get("positions", {}).get("by_slate_size", {})
         for size, part in sizes.items():
             if part.get("model") is not None:
-                panels.setdefault((e.set_name, size), []).append((e, part))
-    chosen: list[tuple[tuple[str, str], list[tuple[Any, dict[str, Any]]]]] = []
+                # Sets of one name from different runs share a panel only when their viewers' clicks are the same.
+                panels.setdefault((e.set_name, size, json.dumps(part["human"])), []).append((e, part))
+    chosen: list[tuple[tuple[str, str, str], list[tuple[Any, dict[str, Any]]]]] = []
     for set_name in sorted({key[0] for key in panels}):
         sizes = sorted((key for key in panels if key[0] == set_name), key=lambda k: -panels[k][0][1]["rows"])[:3]
         chosen += [(key, panels[key]) for key in sorted(sizes, key=lambda k: int(k[1]))]
@@ -154,7 +159,7 @@ def positions(entries: Sequence[Any]) -> Any:
     cols = min(3, len(chosen))
     rows = (len(chosen) + cols - 1) // cols
     fig = _figure(4.5 * cols, 3.6 * rows)
-    for i, ((set_name, size), series) in enumerate(chosen):
+    for i, ((set_name, size, _), series) in enumerate(chosen):
         ax = fig.add_subplot(rows, cols, i + 1)
         xs = list(range(1, int(size) + 1))
         ax.bar(xs, series[0][1]["human"], color="navajowhite", edgecolor="darkorange", label="viewers' clicks")

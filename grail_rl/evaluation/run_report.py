@@ -12,10 +12,13 @@ left out. The figures are drawn by :mod:`grail_rl.evaluation.report_figures` (ma
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError, model_validator
 
 from grail_rl.errors import GrailError
 from grail_rl.files import check_readable_path, write_text_atomically
@@ -51,6 +54,92 @@ class Entry:
         return f"PARTIAL ({self.data.get('evaluated_rows')} of {self.data.get('expected_rows')} rows)"
 
 
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False, strict=True)
+
+
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class _Rate(_Open):
+    n: NonNegativeInt
+    value: Share
+    ci95: Annotated[list[Share], Field(min_length=2, max_length=2)]
+
+
+class _Overall(_Open):
+    n: NonNegativeInt
+    accuracy: _Rate
+
+
+class _Part(_Open):
+    n: NonNegativeInt
+    accuracy: _Rate
+
+
+class _Best(_Open):
+    name: str
+    value: Share
+
+
+class _Degenerate(_Open):
+    share: Share
+
+
+class _Bin(_Open):
+    rows: NonNegativeInt
+    confidence: Share
+    accuracy: Share
+
+
+class _Calibration(_Open):
+    n: NonNegativeInt
+    log_likelihood: float | None = None
+    uniform_log_likelihood: float | None = None
+    brier: float | None = None
+    ece: float | None = None
+    reliability: list[_Bin] = []
+
+    @model_validator(mode="after")
+    def _numbers_with_rows(self) -> _Calibration:
+        if self.n and None in (self.log_likelihood, self.uniform_log_likelihood, self.brier, self.ece):
+            raise ValueError("a calibration of rows needs log_likelihood, uniform_log_likelihood, brier and ece")
+        return self
+
+
+class _Size(_Open):
+    rows: NonNegativeInt
+    human: list[Share]
+    model: list[Share] | None = None
+    jsd: float | None = None
+
+
+class _Positions(_Open):
+    overall: dict[str, Any] = {}
+    by_slate_size: dict[str, _Size] = {}
+
+
+class _Fidelity(_Open):
+    positions: _Positions = _Positions()
+    turing_auc: dict[str, Any] | None = None
+
+
+class _Report(_Open):
+    """The parts of an evaluation report that ``report`` reads, with the types and ranges it relies on."""
+
+    name: str
+    complete: bool
+    expected_rows: NonNegativeInt
+    evaluated_rows: NonNegativeInt
+    overall: _Overall
+    meta: dict[str, Any]
+    breakdowns: dict[str, dict[str, _Part]]
+    best_baseline: _Best | None = None
+    degenerate: _Degenerate | None = None
+    calibration: _Calibration = _Calibration(n=0)
+    fidelity: _Fidelity = _Fidelity()
+
+
 def read_report(path: Path) -> dict[str, Any]:
     """A grail-rl evaluation report, or one line saying why ``path`` is not one."""
     check_readable_path(path, "report")
@@ -62,6 +151,23 @@ def read_report(path: Path) -> dict[str, Any]:
         raise GrailError(f"{path}: not JSON; give a run folder or an eval-NAME.json report") from None
     if not isinstance(data, dict) or not {"name", "complete", "overall", "meta"} <= data.keys():
         raise GrailError(f"{path}: not a grail-rl evaluation report (no name, complete, overall and meta)")
+    try:
+        checked = _Report.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise GrailError(f"{path}: not a valid grail-rl evaluation report: {where}: {first['msg']}") from None
+    if checked.complete and checked.evaluated_rows != checked.expected_rows:
+        raise GrailError(
+            f"{path}: says complete but covers {checked.evaluated_rows} of {checked.expected_rows} rows; "
+            "not a valid grail-rl evaluation report"
+        )
+    for size, part in checked.fidelity.positions.by_slate_size.items():
+        if not size.isdigit() or len(part.human) != int(size) or (part.model is not None and len(part.model) != int(size)):
+            raise GrailError(f"{path}: not a valid grail-rl evaluation report: the position distributions of slate size {size!r}")
+    for position in checked.breakdowns.get("gold_position", {}):
+        if not position.isdigit():
+            raise GrailError(f"{path}: not a valid grail-rl evaluation report: gold position {position!r}")
     return data
 
 
@@ -100,6 +206,8 @@ def collect(inputs: Sequence[Path]) -> list[Entry]:
                 "grail-rl evaluate RECIPE, first"
             )
         for file in files:
+            if any(e.path.resolve() == file.resolve() for e in entries):
+                continue  # named twice (a folder and a file in it): one entry
             data = read_report(file)
             run = _run_of(file)
             entries.append(Entry(_label(file, data, run), file, data, run))
@@ -174,16 +282,34 @@ def _accuracy_row(e: Entry) -> str:
             f"{jsd_cell} | {turing_cell} |")  # fmt: skip
 
 
+def existing_outputs(out: Path) -> list[Path]:
+    """The files of an earlier report in ``out`` (``report.md`` and the figures' names): replaced only with
+    ``--overwrite``, a user's own file of the same name included."""
+    from grail_rl.evaluation.report_figures import FIGURES
+
+    return [out / name for name in (REPORT_FILE, *FIGURES) if (out / name).exists() or (out / name).is_symlink()]
+
+
 def write_report(entries: Sequence[Entry], out: Path) -> tuple[Path, list[Path]]:
-    """Draw the figures and write ``report.md`` into ``out`` (every file atomically); the Markdown and the figures."""
+    """Draw the figures and write ``report.md`` into ``out``: everything is built in a staging folder first and
+    moved into place only when all of it is ready, so a failure leaves the earlier report as it was. The earlier
+    report's figures this one does not draw go with it. Returns the Markdown and the figures."""
+    import shutil
+    import tempfile
+
     from grail_rl.evaluation.report_figures import FIGURES, draw_all
 
     out.mkdir(parents=True, exist_ok=True)
-    figures = draw_all(entries, out)
-    path = out / REPORT_FILE
-    write_text_atomically(path, markdown(entries, figures))
-    drawn = {name for name, _ in figures}
-    for name in FIGURES:  # only now: an earlier report's figure this one did not draw would contradict it
-        if name not in drawn:
-            (out / name).unlink(missing_ok=True)
-    return path, [out / name for name, _ in figures]
+    staging = Path(tempfile.mkdtemp(prefix=".grail-report-", dir=out))
+    try:
+        figures = draw_all(entries, staging)
+        write_text_atomically(staging / REPORT_FILE, markdown(entries, figures))
+        drawn = {name for name, _ in figures}
+        for name in (*drawn, REPORT_FILE):
+            os.replace(staging / name, out / name)
+        for name in FIGURES:  # only now: an earlier report's figure this one did not draw would contradict it
+            if name not in drawn:
+                (out / name).unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out / REPORT_FILE, [out / name for name, _ in figures]

@@ -204,13 +204,14 @@ def refuse_existing(eval_dir: Path, names: Sequence[str], overwrite: bool) -> li
 
 
 def resumable(eval_dir: Path, name: str, key: str, overwrite: bool) -> bool:
-    """Whether set ``name`` resumes from its progress log with settings ``key``. An interrupted evaluation
-    with other settings is refused unless ``overwrite``; with ``overwrite`` nothing resumes."""
-    if overwrite:
-        return False
+    """Whether set ``name`` resumes from its progress log with settings ``key`` (the same settings: its rows
+    are this evaluation's rows, with or without ``overwrite``). An interrupted evaluation with other settings
+    is refused unless ``overwrite``, which lets the new report replace it."""
     own = progress_path(eval_dir, name, key)
     if own.exists():
         return True
+    if overwrite:
+        return False
     others = [
         path
         for path in [*report_files(eval_dir, name, complete=False), *progress_logs(eval_dir, name)]
@@ -222,6 +223,19 @@ def resumable(eval_dir: Path, name: str, key: str, overwrite: bool) -> bool:
             "or rows); pass --overwrite to replace it, or --out DIR"
         )
     return False
+
+
+def refuse_leftovers(eval_dir: Path, names: Sequence[str], overwrite: bool) -> None:
+    """Stored outputs and baselines resume nothing: an interrupted evaluation left in ``eval_dir`` (a partial
+    report, a progress log) is refused unless ``overwrite``, never removed silently."""
+    if overwrite:
+        return
+    for name in names:
+        for path in [*report_files(eval_dir, name, complete=False), *progress_logs(eval_dir, name)]:
+            if path.exists():
+                raise GrailError(
+                    f"{path} holds an interrupted evaluation of '{name}'; pass --overwrite to replace it, or --out DIR"
+                )
 
 
 def remove_stale(stale: Sequence[Path], reports: Sequence[EvalReport], eval_dir: Path) -> None:
@@ -311,8 +325,9 @@ class Scoring:
     resume: bool = True
 
     def key(self, rows: Sequence[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
-        """The progress-log key of ``rows`` under these settings, and the settings recorded with it."""
-        hashes = [prompt_hash(row["prompt"]) for row in rows]
+        """The progress-log key of ``rows`` under these settings, and the settings recorded with it. The rows
+        count with their whole prompt (system prompt included), gold and slate size."""
+        hashes = [full_prompt_hash(row["prompt"]) for row in rows]
         golds = [(int(row["gold_index"]), int(row["n_options"])) for row in rows]
         full = {**(self.settings or {}), "mode": self.mode, "allow_bare_numbers": self.allow_bare_numbers,
                 "rows": rows_digest(hashes, golds), "expected_rows": len(rows)}  # fmt: skip
@@ -348,7 +363,7 @@ def evaluate_set(
     if log is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         if scoring.resume:
-            done = log.load([prompt_hash(row["prompt"]) for row in rows])
+            done = log.load([(prompt_hash(r["prompt"]), int(r["gold_index"]), int(r["n_options"])) for r in rows])
         elif log.path.exists():
             log.path.unlink()  # the caller owns this folder and asked for a fresh start (train's own eval)
     if done:
@@ -472,6 +487,35 @@ def model_generator(loaded: Any, location: str, tokenizer: Any, backend: str) ->
     )  # fmt: skip
 
 
+def full_prompt_hash(prompt: Any) -> str:
+    """A digest of the whole prompt as the model reads it (every message, the system prompt included)."""
+    import hashlib
+
+    text = json.dumps(prompt, sort_keys=True, ensure_ascii=False) if not isinstance(prompt, str) else prompt
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def model_settings(recipe: Any, location: str) -> dict[str, Any]:
+    """What else decides the model's answers besides its files: how the recipe loads it (dtype, revision,
+    attention, remote code, the chat template's text) and, for a LoRA adapter, its base model's files."""
+    import hashlib
+
+    from grail_rl.models.loading import chat_template_override
+
+    block = recipe.model.model_dump(mode="json", exclude={"lora", "chat_template", "chat_template_file"})
+    template = chat_template_override(recipe.model)
+    out: dict[str, Any] = {"model_block": block,
+                           "chat_template": hashlib.sha256(template.encode()).hexdigest()[:16] if template else None}  # fmt: skip
+    adapter = Path(location) / "adapter_config.json"
+    if adapter.is_file():
+        try:
+            base = json.loads(adapter.read_text(encoding="utf-8")).get("base_model_name_or_path")
+        except (OSError, ValueError):
+            base = None
+        out["adapter_base"] = model_fingerprint(str(base)) if isinstance(base, str) else None
+    return out
+
+
 def run_evaluation(
     loaded: Any,
     choice: ModelChoice,
@@ -496,8 +540,9 @@ def run_evaluation(
     settings = {
         "model": model_fingerprint(choice.location), "backend": backend,
         "max_new_tokens": recipe.trainer.max_completion_length, "chat_template_kwargs": recipe.trainer.chat_template_kwargs,
+        **model_settings(recipe, choice.location),
     }  # fmt: skip
-    scoring = Scoring(mode=mode, settings=settings, resume=not overwrite)
+    scoring = Scoring(mode=mode, settings=settings)
     for one in built:  # an interrupted evaluation with other settings stops here, before the model loads
         resumable(choice.eval_dir, one.name, scoring.key(list(one.dataset))[0], overwrite)
     fit = fit_rows(loaded, tokenizer, limit, note)

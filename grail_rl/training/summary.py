@@ -52,7 +52,7 @@ def _curves(output_dir: Path, name_of: Any) -> dict[str, list[tuple[int, float]]
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             record = json.loads(line)
-        except ValueError:  # a line cut short (a full disk, a kill): the summary reads the others
+        except (ValueError, RecursionError):  # a line cut short (a full disk, a kill), or not ours: read the others
             continue
         if not isinstance(record, dict) or not isinstance(record.get("step"), int):
             continue

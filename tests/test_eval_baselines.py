@@ -93,3 +93,36 @@ def test_on_the_real_gun_file_the_fitted_rules_match_the_study(tmp_path, validat
     learned = json.loads((folder / "baseline-logreg_tfidf/eval/eval-gun_study1.json").read_text())
     assert frequent["overall"]["n"] == 548 and round(frequent["overall"]["accuracy"]["value"], 3) == 0.540
     assert learned["meta"]["fitted_on"].startswith("cross-fitted") and learned["overall"]["accuracy"]["value"] > 0.9
+
+
+def test_the_leak_is_a_trivial_rule_of_every_report_on_the_gun_file(tmp_path, validation_dir):
+    gun = validation_dir / "gun_study1.jsonl"
+    proc = evaluate(tmp_path, "--data", gun, "--predictions", gun)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "LEAK: picking the one option without channel and length scores 0.971" in proc.stdout
+    assert "best trivial baseline  metadata_leak 0.971 [0.953, 0.982]: the model does NOT beat it" in proc.stdout
+    report = json.loads((tmp_path / "out/evaluations/predictions/eval/eval-gun_study1.json").read_text())
+    assert report["baselines"]["metadata_leak"]["n"] == 548
+
+
+def rendered(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def row(viewer: str, options: list[str], gold: int) -> dict:
+    return {"messages": prompt(options, viewer), "gold_index": gold, "n_options": len(options), "issue": "gun_control"}
+
+
+def test_a_baseline_that_cannot_be_fitted_is_one_line_or_left_out_of_all(tmp_path):
+    one_viewer = rendered(tmp_path / "one_viewer.jsonl", [row("the same viewer", ["a", "b", "c"], 1 + i % 3) for i in range(9)])
+    alone = evaluate(tmp_path, "--baseline", "knn_tfidf", "--data", one_viewer)
+    assert alone.returncode == 2 and "cross-fitting needs rows of at least two viewers" in alone.stderr
+    every = evaluate(tmp_path, "--baseline", "all", "--data", one_viewer, "--overwrite")
+    assert every.returncode == 0, every.stderr[-2000:]
+    assert "note: baseline knn_tfidf left out on 'one_viewer'" in every.stderr
+    assert "evaluation of baseline always_first 'one_viewer'" in every.stdout  # a rule is never cross-fitted
+
+    single = rendered(tmp_path / "single.jsonl", [row(f"viewer {i}", ["only one"], 1) for i in range(9)])
+    proc = evaluate(tmp_path, "--baseline", "logreg_tfidf", "--data", single)
+    assert proc.returncode == 2 and "every fitting row has a single option" in proc.stderr and "Traceback" not in proc.stderr

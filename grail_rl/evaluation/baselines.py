@@ -6,6 +6,8 @@
   was fitted on, and when they are not the evaluated data's own (``--data FILE``), that too;
 - ``always_first`` / ``always_last``: the trivial rules; ``always_last`` exposes the gun-data leak
   (DOMAIN.md section 2);
+- ``metadata_leak`` (when any row has one option without channel and length): that option, else the most
+  frequent position; the leak itself as a rule (computed from the rows' prompts by the runner);
 - ``synthetic_ceiling``: the ideal predictor's accuracy, reported by the synthetic data generator.
 """
 
@@ -19,7 +21,7 @@ from typing import Any
 from grail_rl.evaluation.metrics import Prediction, rate
 
 # Baselines that are a rule, not a measurement of the data's ceiling: the model must beat the best of them.
-TRIVIAL_RULES = ("random", "most_frequent_position", "always_first", "always_last")
+TRIVIAL_RULES = ("random", "most_frequent_position", "always_first", "always_last", "metadata_leak")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ def baselines(
     train_rows: FitRows | None = None,
     synthetic_ceiling: float | None = None,
     other_data: bool = False,
+    extra: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Baselines for evaluated ``rows`` of (gold_index, n_options); ``other_data``: the evaluated rows are not
     the data ``train_rows`` come from (a ``--data`` file), which the fitted baseline's note then says."""
@@ -66,6 +69,7 @@ def baselines(
         out["most_frequent_position"] = entry
     out["always_first"] = {**_accuracy_of(rows, lambda size: 1), "note": "always option 1"}
     out["always_last"] = {**_accuracy_of(rows, lambda size: size), "note": "always the last option"}
+    out.update(extra or {})  # rules that need more than (gold, size): the metadata-leak rule
     if synthetic_ceiling is not None:
         out["synthetic_ceiling"] = {
             "n": n,

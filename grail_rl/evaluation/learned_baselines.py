@@ -133,9 +133,10 @@ def _normalised(scores: Sequence[float], smoothing: float = 1e-3) -> list[float]
     return [(s + smoothing) / total for s in scores]
 
 
-def predict_rule(name: str, train: Sequence[RowView], rows: Sequence[RowView], seed: int) -> Picks:
+def predict_rule(name: str, train: Sequence[RowView], rows: Sequence[RowView], seed: int, position: int | None = None) -> Picks:
+    """A rule's answers; ``position`` (the most frequent gold position) defaults to the one of ``train``."""
     picks = Picks()
-    position = _most_frequent(train)
+    position = position if position is not None else _most_frequent(train)
     rng = random.Random(seed)
     for row in rows:
         n = row.n_options
@@ -312,6 +313,8 @@ def predict(name: str, train: Sequence[RowView], rows: Sequence[RowView], seed: 
     require_sklearn(name)
     if not train:
         raise GrailError(f"--baseline {name}: no training rows to fit it on")
+    if name != "knn_tfidf" and all(row.n_options < 2 for row in train):
+        raise GrailError(f"--baseline {name}: every fitting row has a single option: there is no choice to learn")
     if name == "knn_tfidf":
         return predict_knn(train, rows)
     if name == "logreg_tfidf":
@@ -321,8 +324,14 @@ def predict(name: str, train: Sequence[RowView], rows: Sequence[RowView], seed: 
     raise GrailError(f"--baseline {name}: unknown; choose from {', '.join(NAMES)} or all")
 
 
+UNFITTED = ("random", "always_first", "always_last")  # rules that learn nothing: never fitted or cross-fitted
+
+
 def cross_fitted(name: str, rows: Sequence[RowView], seed: int = 0, folds: int = FOLDS) -> Picks:
-    """Each fold of ``rows`` (grouped by viewer) predicted by ``name`` fitted on the other folds."""
+    """Each fold of ``rows`` (grouped by viewer) predicted by ``name`` fitted on the other folds; a rule that
+    learns nothing is applied to every row as it is."""
+    if name in UNFITTED:
+        return predict_rule(name, [], rows, seed)
     groups = sorted({row.group for row in rows})
     if len(groups) < 2:
         raise GrailError(f"--baseline {name}: cross-fitting needs rows of at least two viewers")
@@ -344,3 +353,20 @@ def require_sklearn(name: str) -> None:
         raise GrailError(
             f"--baseline {name} needs scikit-learn: pip install 'grail-rl[baselines]'"
         ) from None
+
+
+def metadata_leak_entry(rows: Sequence[dict[str, Any]], position: int) -> dict[str, Any] | None:
+    """The metadata-leak rule as a trivial baseline of a report: its accuracy on ``rows`` (built rows), with
+    ``position`` as its fallback. None when no row has a single option without metadata (the rule is then the
+    most-frequent-position rule, already reported)."""
+    from grail_rl.evaluation.metrics import rate
+
+    views = [row_view(row) for row in rows]
+    picks = predict_rule("metadata_leak", [], views, 0, position)
+    leaky = sum(1 for view in views if sum(not _has_metadata(item) for item in view.options) == 1 and view.n_options > 1)
+    if not leaky:
+        return None
+    correct = sum(1 for view, pick in zip(views, picks.index, strict=True) if pick == view.gold_index)
+    return {**rate(correct, len(views)),
+            "note": f"the option that alone lacks the channel and length the others show ({leaky:,} rows; the gun "
+                    f"data's leak), else option {position}"}  # fmt: skip

@@ -127,9 +127,11 @@ def build_report(
     synthetic_ceiling: float | None = None,
     meta: dict[str, Any] | None = None,
     other_data: bool = False,
+    extra_baselines: dict[str, dict[str, Any]] | None = None,
 ) -> EvalReport:
     base = baselines(
-        rows_of(predictions), train_rows=train_rows, synthetic_ceiling=synthetic_ceiling, other_data=other_data
+        rows_of(predictions), train_rows=train_rows, synthetic_ceiling=synthetic_ceiling, other_data=other_data,
+        extra=extra_baselines,
     )
     return EvalReport(name, expected_rows, predictions, base, dict(meta or {}), train_rows=train_rows)
 
@@ -164,6 +166,13 @@ def verdict_lines(data: dict[str, Any]) -> list[str]:
         lines.append(
             f"  DEGENERATE: the model gave {answer} on {degenerate['rows']} of {degenerate['of']} rows "
             f"({degenerate['share']:.0%}); that accuracy is what always answering it scores, not skill"
+        )
+    leak = data["baselines"].get("metadata_leak")
+    frequent = data["baselines"].get("most_frequent_position", {}).get("value", 0.0)
+    if leak is not None and leak["value"] > max(frequent, 0.5):
+        lines.append(
+            f"  LEAK: picking the one option without channel and length scores {leak['value']:.3f} here: these slates "
+            "give the click away (DOMAIN.md section 2); any accuracy near it is the leak, not a simulation of viewers"
         )
     best = data["best_baseline"]
     if best is not None:

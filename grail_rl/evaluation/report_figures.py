@@ -68,15 +68,19 @@ def accuracy(entries: Sequence[Any]) -> Any:
     ys = list(range(len(entries)))[::-1]
     for y, e in zip(ys, entries, strict=True):
         acc = e.accuracy
-        ax.barh(y, acc["value"], color="steelblue" if not e.data.get("meta", {}).get("baseline") else "silver")
+        degenerate = bool(e.data.get("degenerate"))
+        ax.barh(y, acc["value"], color="steelblue" if not e.data.get("meta", {}).get("baseline") else "silver",
+                hatch="//" if degenerate else None, edgecolor="black" if degenerate else None)  # fmt: skip
         ax.errorbar(acc["value"], y, xerr=[[_below(acc)], [_above(acc)]], color="black", capsize=3)
         best = e.data.get("best_baseline")
         if best:
             ax.plot([best["value"]] * 2, [y - 0.4, y + 0.4], color="firebrick", linestyle="--")
-        ax.text(1.01, y, f"{acc['value']:.3f} (n={acc['n']})", va="center", fontsize=8, transform=ax.get_yaxis_transform())
+        label = f"{acc['value']:.3f} (n={acc['n']})" + (" DEGENERATE" if degenerate else "")
+        ax.text(1.01, y, label, va="center", fontsize=8, transform=ax.get_yaxis_transform())
     ax.set_yticks(ys, [_key(e) for e in entries], fontsize=7)
     ax.set_xlim(0, 1)
-    ax.set_xlabel("next-click accuracy (blue: a model, grey: a baseline; red dashes: best trivial rule)")
+    ax.set_xlabel("next-click accuracy (blue: a model, grey: a baseline; hatched: DEGENERATE, one answer almost "
+                  "everywhere; red dashes: best trivial rule)")
     return fig
 
 

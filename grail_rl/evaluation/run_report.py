@@ -270,8 +270,8 @@ def _accuracy_row(e: Entry) -> str:
     verdict = ""
     if best:
         verdict = "beats it" if accuracy["ci95"][0] > best["value"] else "does not beat it"
-    if e.data.get("degenerate"):
-        verdict += " (DEGENERATE: one answer on {:.0%} of rows)".format(e.data["degenerate"]["share"])
+    if e.data.get("degenerate"):  # a constant answer is a rule, whatever it scores
+        verdict = "DEGENERATE: one answer on {:.0%} of rows, a rule, not skill".format(e.data["degenerate"]["share"])
     fidelity = e.data.get("fidelity", {})
     jsd = fidelity.get("positions", {}).get("overall", {}).get("jsd")
     turing = fidelity.get("turing_auc", {}) or {}

@@ -375,7 +375,7 @@ def evaluate_set(
         ordered = [predictions[i] for i in sorted(predictions)]
         return build_report(
             name, ordered, expected_rows=len(rows), train_rows=train_rows, synthetic_ceiling=synthetic_ceiling,
-            meta=meta, other_data=other_data,
+            meta=meta, other_data=other_data, extra_baselines=leak_baseline([rows[i] for i in sorted(predictions)], train_rows),
         )  # fmt: skip
 
     todo = [i for i in range(len(rows)) if i not in done]
@@ -429,6 +429,20 @@ def _score_chunk(generator: Any, rows: list[dict[str, Any]], ids: list[int], sco
         prediction_for(row, text, scoring.allow_bare_numbers, row_id=i)
         for row, text, i in zip(rows, texts, ids, strict=True)
     ]
+
+
+def leak_baseline(rows: Sequence[dict[str, Any]], fit: FitRows | None) -> dict[str, dict[str, Any]]:
+    """The metadata-leak rule as one of the report's trivial baselines (when any row shows the leak), with the
+    most frequent position of the fitting rows (else of these rows) as its fallback."""
+    from collections import Counter
+
+    from grail_rl.evaluation.learned_baselines import metadata_leak_entry
+
+    golds = [gold for gold, _ in fit.rows] if fit is not None and fit.rows else [int(r["gold_index"]) for r in rows]
+    if not golds or not rows:
+        return {}
+    entry = metadata_leak_entry(rows, Counter(golds).most_common(1)[0][0])
+    return {"metadata_leak": entry} if entry is not None else {}
 
 
 def evaluate_sets(
@@ -611,7 +625,8 @@ def run_rescoring(
         meta = {"model": f"stored outputs ({outputs_file.path})", "model_label": choice.label,
                 "recipe": str(loaded.path.resolve()), "data": one.plan.source, "decoding": "as stored"}  # fmt: skip
         report = build_report(one.name, scored, expected_rows=len(rows), train_rows=fit,
-                              synthetic_ceiling=one.ceiling, meta=meta, other_data=not one.plan.ceiling)  # fmt: skip
+                              synthetic_ceiling=one.ceiling, meta=meta, other_data=not one.plan.ceiling,
+                              extra_baselines=leak_baseline([r for r, t in zip(rows, outputs, strict=True) if t is not None], fit))  # fmt: skip
         report.write(choice.eval_dir)
         reports.append(report)
     remove_stale(stale, reports, choice.eval_dir)
@@ -639,7 +654,7 @@ def run_baselines(
     """Evaluate each baseline in ``names`` on every set, as a model would be: its answers, its distribution
     where it has one, every metric. Fitted on the recipe's train rows for its own eval split, cross-fitted
     (grouped by viewer) on the evaluated rows of a ``--data`` file. No torch."""
-    from grail_rl.evaluation.learned_baselines import FOLDS, cross_fitted, predict, row_view
+    from grail_rl.evaluation.learned_baselines import FOLDS, UNFITTED, cross_fitted, predict, row_view
 
     built = build_sets(plans, None, None, note)
     needs_train = any(one.plan.ceiling for one in built)
@@ -657,17 +672,24 @@ def run_baselines(
         for one in built:
             rows = [dict(row) for row in one.dataset]
             views = [row_view(row) for row in rows]
-            if one.plan.ceiling:
-                picks, fitted_on = predict(name, train_views, views, seed), f"{len(train_views):,} rows of the recipe's train split"
-            else:
-                picks = cross_fitted(name, views, seed)
-                fitted_on = f"cross-fitted: {FOLDS} folds of these rows grouped by viewer, each predicted by a fit on the others"
+            try:
+                if one.plan.ceiling:
+                    picks, fitted_on = predict(name, train_views, views, seed), f"{len(train_views):,} rows of the recipe's train split"
+                else:
+                    picks = cross_fitted(name, views, seed)
+                    fitted_on = f"cross-fitted: {FOLDS} folds of these rows grouped by viewer, each predicted by a fit on the others"
+            except GrailError as exc:
+                if len(names) == 1:
+                    raise
+                note(f"note: baseline {name} left out on '{one.name}': {exc}")  # the others are still evaluated
+                continue
             scored = [row_prediction(row, index, probabilities=probabilities, formatted=True, row_id=i)
                       for i, (row, index, probabilities) in enumerate(zip(rows, picks.index, picks.probabilities, strict=True))]  # fmt: skip
             meta = {"model": f"baseline {name}", "model_label": choice.label, "baseline": name, "decoding": "baseline",
-                    "fitted_on": fitted_on if name not in ("random", "always_first", "always_last") else "nothing (a rule)",
+                    "fitted_on": fitted_on if name not in UNFITTED else "nothing (a rule)",
                     "recipe": str(loaded.path.resolve()), "data": one.plan.source}  # fmt: skip
             report = build_report(one.name, scored, expected_rows=len(rows), train_rows=fit if one.plan.ceiling else None,
+                                  extra_baselines=leak_baseline(rows, fit if one.plan.ceiling else None),
                                   synthetic_ceiling=one.ceiling, meta=meta, other_data=not one.plan.ceiling)  # fmt: skip
             report.write(choice.eval_dir)
             reports.append(report)

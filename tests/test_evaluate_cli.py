@@ -188,3 +188,22 @@ def test_evaluate_killed_mid_run_resumes_and_counts_every_row_once(trained, tmp_
     lines = (out / "eval" / "eval-eval.predictions.jsonl").read_text().splitlines()
     assert sorted(json.loads(line)["row_id"] for line in lines) == list(range(written["expected_rows"]))
     assert not list((out / "eval").glob("*.progress-*")) and not list((out / "eval").glob("*.partial.*"))
+
+
+def test_evaluating_into_the_run_folder_waits_for_no_train_on_it(tmp_path, tiny_model):  # noqa: F811
+    """The run's own eval/ is written by `train` under the run's lock: evaluate takes the same lock."""
+    recipe = write_recipe(tmp_path, tiny_model)
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import time; from pathlib import Path; from grail_rl.training.folder_lock import FolderLock; "
+        f"FolderLock(Path({str(out)!r})).acquire(); print('held', flush=True); time.sleep(60)")],
+        stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        proc = run_cli("evaluate", str(recipe), "--base", "--out", str(out), cwd=tmp_path)
+        assert "is in use by another grail-rl process" in one_error_line(proc)
+        assert not (out / "eval").exists() or not list((out / "eval").glob("eval-*"))
+    finally:
+        holder.kill()
+        holder.wait()

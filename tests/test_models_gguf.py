@@ -48,6 +48,19 @@ def test_an_interrupted_conversion_leaves_nothing_loadable(tmp_path, monkeypatch
     assert not converted_folder(source).exists() and list((tmp_path / "cache" / "gguf").iterdir()) == []
 
 
+def test_an_unfinished_folder_under_the_cache_name_does_not_block_the_conversion(tmp_path, monkeypatch):
+    pytest.importorskip("gguf")
+    monkeypatch.setenv("GRAIL_RL_CACHE", str(tmp_path / "cache"))
+    source = tmp_path / "m.gguf"
+    source.write_bytes(b"GGUF")
+    blocked = converted_folder(source)
+    blocked.mkdir(parents=True)
+    (blocked / "config.json").write_text("half")
+    monkeypatch.setattr(gguf_module, "_convert", lambda path, out: (out / "config.json").write_text("{}"))
+    assert convert_gguf(source) == blocked and (blocked / DONE).is_file()
+    assert (blocked / "config.json").read_text() == "{}"
+
+
 def test_gguf_file_and_a_hub_revision_exclude_each_other(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(yaml.safe_dump({

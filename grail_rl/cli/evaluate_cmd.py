@@ -173,6 +173,11 @@ def evaluate(
             f"{', '.join(plan.name for plan in plans)}), got {len(predictions)}"
         )
     ensure_writable_folder(choice.eval_dir, "--out" if out is not None else "output.dir")  # before loading
+    if choice.out.resolve() == Path(loaded.recipe.output.dir).resolve():
+        # The run's own eval/ (its final model): a `train` on this run writes there too, under the run's lock.
+        from grail_rl.training.folder_lock import FolderLock
+
+        _HELD.append(FolderLock(choice.out).acquire())
     hold_folder(choice.eval_dir, out)
     stale = refuse_existing(choice.eval_dir, [plan.name for plan in plans], overwrite)
     if predictions:

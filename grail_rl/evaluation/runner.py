@@ -103,10 +103,8 @@ def model_folder(path: Path, what: str) -> Path:
     """``path`` if it is a folder holding a model or an adapter, else a one-line error naming ``what``."""
     if not path.exists():
         raise GrailError(f"{what}: {path}: no such folder")
-    if path.is_file() and path.suffix == ".gguf":  # a GGUF model: converted once into a cached folder
-        from grail_rl.models.gguf import convert_gguf
-
-        return convert_gguf(path.resolve(), note=stderr_note)
+    if path.is_file() and path.suffix == ".gguf":  # a GGUF model: converted when the evaluation starts
+        return path.resolve()
     if not path.is_dir():
         raise GrailError(f"{what}: {path} is a file; give the model's folder (or a .gguf file)")
     if not any((path / name).is_file() for name in MODEL_FILES):
@@ -122,11 +120,17 @@ def model_folder(path: Path, what: str) -> Path:
 
 def choose_model(loaded: Any, model_path: Path | None, base: bool, out: Path | None) -> ModelChoice:
     """The model the options name, and the default output folder that goes with it."""
-    from grail_rl.models.loading import model_location
+    from grail_rl.models.loading import resolve_model_location
 
     layout = RunLayout(Path(loaded.recipe.output.dir))
     if base:
-        location = model_location(loaded.recipe.model, loaded.path.resolve().parent, note=stderr_note)
+        block, here = loaded.recipe.model, loaded.path.resolve().parent
+        if block.gguf_file is not None:  # converted when the evaluation starts, after every check
+            from grail_rl.models.gguf import find_gguf
+
+            location = str(find_gguf(block.name_or_path, block.gguf_file, here))
+        else:
+            location = resolve_model_location(block.name_or_path, here)
         return ModelChoice(location, BASE_LABEL, out or layout.evaluation_root(BASE_LABEL))
     if model_path is None:
         if not layout.final.exists():
@@ -139,8 +143,9 @@ def choose_model(loaded: Any, model_path: Path | None, base: bool, out: Path | N
         folder = model_folder(model_path.expanduser(), "--model")
     # The run's own final model reports beside the run, exactly where `train` puts its evaluation.
     is_final = layout.final.exists() and folder == layout.final.resolve()
-    default_out = layout.root if is_final else layout.evaluation_root(folder.name)
-    return ModelChoice(str(folder), FINAL_DIR if is_final else folder.name, out or default_out)
+    label = folder.stem if folder.suffix == ".gguf" else folder.name
+    default_out = layout.root if is_final else layout.evaluation_root(label)
+    return ModelChoice(str(folder), FINAL_DIR if is_final else label, out or default_out)
 
 
 def predictions_choice(loaded: Any, out: Path | None) -> ModelChoice:
@@ -545,6 +550,12 @@ def run_evaluation(
     :func:`refuse_existing`) are removed only once the new reports are written."""
     from grail_rl.models.loading import prompt_measure
 
+    if choice.location.endswith(".gguf") and Path(choice.location).is_file():  # converted once, then cached
+        from dataclasses import replace
+
+        from grail_rl.models.gguf import convert_gguf
+
+        choice = replace(choice, location=str(convert_gguf(Path(choice.location), note=note)))
     note(f"evaluating {choice.location}")
     # Data before the model: a file without usable rows stops before a large model is loaded. Prompts are
     # measured and limited as training measures them (the model's tokens; its context window by default).

@@ -73,11 +73,15 @@ def convert_gguf(path: Path, *, note=None) -> Path:
         _convert(path, staging)
         (staging / DONE).write_text(str(path) + "\n", encoding="utf-8")
         staging.chmod(0o755)  # mkdtemp's folder is private; the cache is shared like any model folder
+        if target.exists() and not (target / DONE).is_file():
+            # An unfinished folder under the final name (not one grail-rl renamed there: it renames only complete
+            # ones): it would block the rename forever.
+            shutil.rmtree(target, ignore_errors=True)
         try:
             os.replace(staging, target)
-        except OSError:
+        except OSError as exc:
             if not (target / DONE).is_file():  # not another process's finished conversion: a real failure
-                raise
+                raise GrailError(f"cannot put the converted model in {target}: {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target

@@ -610,8 +610,8 @@ def run_rescoring(
 ) -> list[EvalReport]:
     """Score the stored outputs of ``files`` (one per plan) on the rows the plans build; no model, no torch.
 
-    The prompts are built without a tokenizer (limits, if the recipe sets any, count characters), so a row
-    the model's evaluation dropped or truncated differently has no stored output and the report is partial.
+    The prompts are built without a tokenizer and without a prompt limit (every usable row is kept), so a row
+    the model's evaluation dropped or truncated for its limit has no stored output and the report is partial.
     """
     from grail_rl.evaluation.predictions import match_outputs, read_predictions
     from grail_rl.files import check_readable_path

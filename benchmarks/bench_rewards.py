@@ -11,6 +11,8 @@ pass them. Each measurement is the best of several runs, all in this one process
 where the OS allows. No result is cached between calls: every completion is parsed each time.
 
 Targets (issue 4): the accuracy reward alone >= 600,000 completions/s; accuracy + format >= 300,000.
+The runtime wrapper with every diagnostic (signal statistics per prompt group included) against calling the
+plugin directly: at most 1.10 (the reward-framework issue).
 The reference line is a plain loop doing one regex search per completion (DOMAIN.md's answer pattern).
 """
 
@@ -28,7 +30,7 @@ from typing import Any
 
 from grail_rl.rewards.accuracy import AccuracyReward
 from grail_rl.rewards.format import FormatReward
-from grail_rl.rewards.runtime import GuardedReward
+from grail_rl.rewards.runtime import build_reward_functions
 
 TARGETS = {"accuracy": 600_000, "accuracy + format": 300_000}
 FILES = ("gun_study1.jsonl", "wage_study2_study3.jsonl")
@@ -85,16 +87,36 @@ def main(argv: list[str] | None = None) -> int:
     where = pin_to_one_cpu()
     completions, columns = load_batch(args.n)
     accuracy, fmt = AccuracyReward(), FormatReward()
-    guarded = GuardedReward(AccuracyReward(), plugin="builtin_rewards")
+    # Built as a run builds it, from the installed registry, with the shared diagnostics (signal statistics per
+    # group of 8 generations). The same plugin registered by a third party is also given private copies of the
+    # batch (a plugin that edits its arguments cannot change the next reward's): measured beside it.
+    from dataclasses import replace
+
+    from grail_rl.plugins.manager import load_plugins
+    from grail_rl.plugins.registry import PluginSource
+
+    spec = load_plugins(use_entry_points=False).registry("reward").get("accuracy")
+    [guarded], _ = build_reward_functions([(spec, None, 1.0, "stop")], group_size=8)
+    third_party = replace(spec, source=PluginSource(plugin="someone_elses"))
+    [isolated], _ = build_reward_functions([(third_party, None, 1.0, "stop")], group_size=8)
     metrics: dict[str, float] = {}
+    # Prompt groups of 8 completions, as TRL passes them: the signal diagnostics compute per group.
+    prompts = [f"prompt {i // 8}" for i in range(args.n)]
 
     cases: dict[str, Callable[[], Any]] = {
         "plain one-regex loop": lambda: plain_loop(completions, columns),
         "accuracy": lambda: accuracy(completions, **columns),
         "accuracy + format": lambda: (accuracy(completions, **columns), fmt(completions, **columns)),
         "format": lambda: fmt(completions, **columns),
+        # What the wrapper calls: the plugin with TRL's arguments (its own metrics logged too).
+        "accuracy, direct, as TRL calls it": lambda: accuracy(
+            completions=completions, log_metric=metrics.__setitem__, prompts=prompts, **columns
+        ),
         "accuracy, wrapped, with diagnostics": lambda: guarded(
-            completions=completions, log_metric=metrics.__setitem__, **columns
+            completions=completions, log_metric=metrics.__setitem__, prompts=prompts, **columns
+        ),
+        "... as a third-party plugin (copies)": lambda: isolated(
+            completions=completions, log_metric=metrics.__setitem__, prompts=prompts, **columns
         ),
     }
     rates = {name: best_rate(run, args.n, args.repeats) for name, run in cases.items()}
@@ -112,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
             if rate < target:
                 missed.append(name)
         print(f"{name:<38} {rate:>14,.0f} {rate / plain:>8.2f}x {verdict}")
+    direct = rates["accuracy, direct, as TRL calls it"]
+    overhead = direct / rates["accuracy, wrapped, with diagnostics"]
+    copied = direct / rates["... as a third-party plugin (copies)"]
+    print(f"runtime wrapper + diagnostics overhead (wrapped time / direct time): {overhead:.2f} (goal <= 1.10); "
+          f"with private copies for a third-party plugin: {copied:.2f}")
     if missed and args.check:
         print(f"missed targets: {', '.join(missed)}", file=sys.stderr)
         return 1

@@ -345,6 +345,9 @@ def test_diagnostics_log_per_reward_and_correlation_once_the_batch_is_complete(p
         "rewards/accuracy/video_accuracy/gun_control": 1.0,
         "rewards/accuracy/video_accuracy/minimum_wage": 0.0,
         "rewards/accuracy/abstain_rate": 0.0,
+        # The signal statistics (tests/test_reward_signal.py): values [1, 1, 0, 0], one group (no prompts).
+        "rewards/accuracy/p10": 0.0, "rewards/accuracy/median": 0.5, "rewards/accuracy/p90": 1.0,
+        "rewards/accuracy/constant_groups": 0.0,
     }
     _, second = trl_call(funcs[1], completions, **columns)
     assert not any(k.startswith("rewards/corr/") for k in second)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import inspect
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +25,7 @@ from typing import Any, Literal
 from grail_rl.data.row_fields import decode_columns
 from grail_rl.errors import GrailError, describe_exception
 from grail_rl.plugins.base import PluginConfig, PluginContext, RewardFunction
+from grail_rl.plugins.manager import BUILTIN_DISTRIBUTION
 from grail_rl.plugins.registry import PluginSpec
 from grail_rl.rewards.diagnostics import RewardDiagnostics
 from grail_rl.rewards.faults import (
@@ -56,6 +58,7 @@ class GuardedReward:
         on_fault: OnFault = "stop",
         fault_dir: Path | None = None,
         diagnostics: RewardDiagnostics | None = None,
+        isolate: bool = True,
     ):
         if on_fault not in ON_FAULT_CHOICES:
             raise GrailError(
@@ -69,6 +72,9 @@ class GuardedReward:
         self.__name__ = reward.name  # TRL logs each reward as rewards/<__name__>/mean
         self.faulty_rows_total = 0
         self._saved_abstained_fault = False
+        # Private copies of the batch for the plugin (so one that edits its arguments cannot change what the
+        # next reward sees). grail-rl's own rewards, which never edit them, are called without the copies.
+        self.isolate = isolate
         fields_read = getattr(reward, "fields_read", None)
         # The row fields stored as JSON text (the survey) reach the plugin decoded, as documented.
         self.row_fields = tuple(fields_read(getattr(reward, "config", None))) if callable(fields_read) else ()
@@ -101,6 +107,11 @@ class GuardedReward:
     def _private(self, completions: Sequence[Any], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         """The plugin's own copies of its arguments: one that edits the completions (or a column) in place
         must not change what the next reward scores or what the samples record."""
+        if not self.isolate:
+            own = dict(kwargs)
+            if self.row_fields:
+                decode_columns(self.row_fields, own)
+            return completions, own
         own = {key: value if key in CONTEXT_KEYS else private_copy(value) for key, value in kwargs.items()}
         if self.row_fields:
             decode_columns(self.row_fields, own)
@@ -125,7 +136,9 @@ class GuardedReward:
                 values[i] = None
             faulty = len(rows)
             self.faulty_rows_total += faulty
-        result = [v if v is None or type(v) is float else float(v) for v in values]
+        # TRL gets plain floats (or None): a list of floats already is one.
+        floats = set(map(type, values)) <= {float}
+        result = values if floats else [v if v is None or type(v) is float else float(v) for v in values]
 
         if self.diagnostics is not None:
             log_metric = kwargs.get("log_metric")
@@ -136,6 +149,8 @@ class GuardedReward:
                 log_metric if callable(log_metric) else None,
                 faulty_rows=faulty if self.on_fault == "abstain" else None,
                 step=getattr(kwargs.get("trainer_state"), "global_step", None),
+                prompts=kwargs.get("prompts"),
+                floats=floats,
             )
         return result
 
@@ -244,6 +259,9 @@ def is_async_reward(reward: Any) -> bool:
     return callable(reward) and inspect.iscoroutinefunction(type(reward).__call__)
 
 
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
+
+
 def private_copy(value: Any) -> Any:
     """A copy of a batch argument deep enough that changing it cannot change the caller's.
 
@@ -253,6 +271,8 @@ def private_copy(value: Any) -> Any:
     """
     if type(value) is not list:
         return value
+    if set(map(type, value)) <= _IMMUTABLE:  # the common case, checked and copied at C speed
+        return value.copy()
     out = []
     for item in value:
         kind = type(item)
@@ -268,6 +288,10 @@ def private_copy(value: Any) -> Any:
 
 
 def _bad_rows(values: Sequence[Any]) -> Fault | None:
+    # Fastest screen, at C speed: only floats, none NaN or infinite (their sum would be), all within the bound.
+    if values and set(map(type, values)) <= {float} and math.isfinite(sum(values)):
+        if -MAX_ABS_REWARD <= min(values) and max(values) <= MAX_ABS_REWARD:
+            return None
     # Fast screen first: a float within the accepted magnitude passes (NaN fails every comparison, inf the
     # bound). Only the rows that fail the screen (ints, None, junk, huge values) get the full check.
     suspects = [
@@ -295,6 +319,7 @@ def build_reward_functions(
     *,
     fault_dir: Path | str | None = None,
     diagnostics: RewardDiagnostics | None = None,
+    group_size: int | None = None,
 ) -> tuple[list[GuardedReward], list[float]]:
     """Build the reward callables and their normalised weights from ``(spec, config, weight, on_fault)``.
 
@@ -311,7 +336,8 @@ def build_reward_functions(
             f"reward(s) {', '.join(repr(d) for d in duplicates)} appear more than once; TRL logs rewards by name, "
             "so each reward may appear once"
         )
-    shared = diagnostics if diagnostics is not None else RewardDiagnostics(names)
+    weights = normalise_weights([weight for _, _, weight, _ in entries], expected=len(entries))
+    shared = diagnostics if diagnostics is not None else RewardDiagnostics(names, weights, group_size)
     directory = Path(fault_dir) if fault_dir is not None else None
     funcs = []
     for spec, config, _weight, on_fault in entries:
@@ -327,7 +353,7 @@ def build_reward_functions(
                 on_fault=on_fault,
                 fault_dir=directory,
                 diagnostics=shared,  # type: ignore[arg-type]
+                isolate=spec.source.distribution != BUILTIN_DISTRIBUTION,
             )
         )
-    weights = normalise_weights([weight for _, _, weight, _ in entries], expected=len(entries))
     return funcs, weights

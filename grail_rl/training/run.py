@@ -74,7 +74,9 @@ def reward_functions(loaded: Any, output_dir: Path) -> tuple[list[Any], list[flo
         (block.plugin_spec, block.plugin_options(), block.weight, block.on_fault)
         for block in loaded.recipe.rewards
     ]
-    return build_reward_functions(entries, fault_dir=output_dir / "reward_faults")
+    return build_reward_functions(
+        entries, fault_dir=output_dir / "reward_faults", group_size=loaded.recipe.trainer.num_generations
+    )
 
 
 def plugin_context(trainer: Any, tokenizer: Any, output_dir: Path, recipe: Any, **extra: Any) -> Any:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from grail_rl.grail.reward import GailReward
 from grail_rl.plugins import hookimpl
 from grail_rl.rewards.accuracy import AccuracyReward
+from grail_rl.rewards.diversity import ChoiceDiversityReward
 from grail_rl.rewards.format import FormatReward
 from grail_rl.rewards.length import CosineLengthReward
 from grail_rl.rewards.overlong import SoftOverlongReward
@@ -25,6 +26,7 @@ BUILTIN_REWARDS: tuple[type, ...] = (
     CosineLengthReward,
     RepetitionReward,
     GailReward,
+    ChoiceDiversityReward,
 )
 
 

@@ -1,6 +1,13 @@
 """Plugin system: hook specifications, plugin base classes, registries and the plugin loader."""
 
-from grail_rl.plugins.base import Discriminator, PluginConfig, PluginContext, PromptSection, RewardFunction
+from grail_rl.plugins.base import (
+    Discriminator,
+    GroupReward,
+    PluginConfig,
+    PluginContext,
+    PromptSection,
+    RewardFunction,
+)
 from grail_rl.plugins.hookspecs import hookimpl
 from grail_rl.plugins.kinds import KINDS, PluginKind
 from grail_rl.plugins.manager import PluginFailure, Plugins, load_plugins
@@ -9,6 +16,7 @@ from grail_rl.plugins.registry import PluginSpec, Registry
 __all__ = [
     "KINDS",
     "Discriminator",
+    "GroupReward",
     "PluginConfig",
     "PluginContext",
     "PluginFailure",

@@ -110,6 +110,53 @@ class RewardFunction(_Plugin):
         """Score ``completions``; extra keyword arguments are dataset columns and TRL's context."""
 
 
+class GroupReward(RewardFunction):
+    """A reward that scores a whole prompt group at once: the completions TRL generated for one prompt, side by
+    side (the diversity of their choices, a judge that ranks them against each other).
+
+    Implement :meth:`score_group`; the runtime calls the reward as TRL calls any reward, and this class hands
+    :meth:`score_group` one group at a time (the consecutive completions of one prompt) with each column cut to
+    that group, then puts the scores back in order. A group's wrong number of scores is the reward's fault.
+    """
+
+    @abc.abstractmethod
+    def score_group(self, completions: Sequence[Any], **columns: Any) -> list[float | None]:
+        """Score the completions of one prompt (in order); ``columns`` hold the group's rows only."""
+
+    def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+        n = len(completions)
+        prompts = kwargs.get("prompts")
+        out: list[float | None] = []
+        for group in _prompt_runs(prompts, n):
+            columns = {key: _cut(value, group, n) for key, value in kwargs.items()}
+            scores = list(self.score_group([completions[i] for i in group], **columns))
+            if len(scores) != len(group):
+                raise ValueError(
+                    f"score_group returned {len(scores)} scores for a group of {len(group)} completions"
+                )
+            out.extend(scores)
+        return out
+
+
+def _prompt_runs(prompts: Any, n: int) -> list[range]:
+    """Runs of consecutive completions with the same prompt (one run when the prompts are not given)."""
+    if not isinstance(prompts, list | tuple) or len(prompts) != n:
+        return [range(n)] if n else []
+    runs, start = [], 0
+    for i in range(1, n + 1):
+        if i == n or prompts[i] != prompts[start]:
+            runs.append(range(start, i))
+            start = i
+    return runs
+
+
+def _cut(value: Any, group: range, n: int) -> Any:
+    """A per-completion column cut to ``group``; anything else (TRL's state, callables) as it is."""
+    if isinstance(value, list | tuple) and len(value) == n:
+        return [value[i] for i in group]
+    return value
+
+
 class PromptSection(_Plugin):
     """One block of the user prompt (``VIEWER``, ``OPTIONS``, ...), rendered from a cleaned step row."""
 

@@ -12,11 +12,15 @@ Then:
   call (recipes, the registry) until the test ends;
 - :func:`check_reward_contract` checks that a reward behaves as TRL and grail-rl require (a reward that
   reads the discriminator is set up with a frozen built-in one first);
-- :func:`discriminator_context` gives a reward that reads the discriminator what a training run would.
+- :func:`discriminator_context` gives a reward that reads the discriminator what a training run would;
+- :func:`check_gold_ranking` checks that a reward never scores a wrong reply above the ideal one (the check
+  ``grail-rl check-rewards`` runs on a recipe's data).
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -121,6 +125,10 @@ def discriminator_context(name: str = "ngram", *, seed: int = 0, **keys: Any) ->
     return replace(context, discriminator=runtime)
 
 
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
 def check_reward_contract(
     reward: Callable[..., Sequence[float | None]],
     *,
@@ -146,7 +154,10 @@ def check_reward_contract(
 
     def call(batch: list[Any], batch_cols: dict[str, Any]) -> Any:
         try:
-            return reward(completions=batch, **batch_cols)
+            result = reward(completions=batch, **batch_cols)
+            if inspect.isawaitable(result):  # an async reward: awaited, as TRL awaits it
+                result = asyncio.run(_awaited(result))
+            return result
         except Exception as exc:  # the contract says: never raise on what a model can produce
             problems.append(f"raised {type(exc).__name__}: {exc}")
             return None
@@ -174,3 +185,34 @@ def check_reward_contract(
         problems.append(f"an empty batch returned {empty!r}, expected []")
     if problems:
         raise AssertionError(f"reward '{name}' breaks the reward contract:\n  " + "\n  ".join(problems))
+
+
+def check_gold_ranking(
+    reward: Callable[..., Any], *, rows: Sequence[Mapping[str, Any]] | None = None, garbage_at_bottom: bool = False
+) -> None:
+    """Assert that ``reward`` never scores a wrong reply above the ideal one (``grail-rl check-rewards``'s check,
+    for a plugin's own tests). The replies (:mod:`grail_rl.rewards.gold_check`): the gold option in the exact
+    format, near misses and garbage, on ``rows`` (default: a few slates with every gold position and opinion
+    direction). ``garbage_at_bottom``: also require garbage to score no higher than any real reply, or abstain.
+    The AssertionError lists every problem with the row and the replies."""
+    from grail_rl.rewards.gold_check import check_reward, row_columns
+
+    if getattr(reward, "requires_discriminator", False) and callable(getattr(reward, "setup", None)):
+        reward.setup(discriminator_context(train=False))
+    if rows is None:
+        defaults = _default_columns(8)
+        rows = [{("prompt" if k == "prompts" else k): v[i] for k, v in defaults.items() if k != "completion_ids"}
+                for i in range(8)]  # fmt: skip
+    rows = [dict(row) for row in rows]
+    name = getattr(reward, "__name__", type(reward).__name__)
+    check = check_reward(reward, rows, row_columns(rows), name)
+    problems = [f"raised on the {kind} replies: {error}" for kind, error in check.errors.items()]
+    problems += [
+        f"row {v.row}: the {v.kind} reply scores {v.score} above the ideal reply's {v.ideal}\n    ideal: {v.ideal_reply!r}\n"
+        f"    {v.kind}: {v.reply[:200]!r}"
+        for v in check.violations
+    ]
+    if garbage_at_bottom:
+        problems += [f"{kind} scores above a real reply on {count} row(s)" for kind, count in check.garbage_above.items()]
+    if problems:
+        raise AssertionError(f"reward '{name}' fails the gold check:\n  " + "\n  ".join(problems))

@@ -31,6 +31,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "train": "grail_rl.cli.train_cmd:train",
     "evaluate": "grail_rl.cli.evaluate_cmd:evaluate",
     "report": "grail_rl.cli.report_cmd:report",
+    "check-rewards": "grail_rl.cli.check_rewards_cmd:check_rewards",
     "demo": "grail_rl.cli.demo_cmd:demo",
 }
 

@@ -40,10 +40,8 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> subpro
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300, env=full_env)
 
 
-@pytest.fixture(scope="module")
-def fresh_env(tmp_path_factory) -> Path:
-    """A new virtual environment that sees grail-rl and its dependencies, with both plugins pip-installed."""
-    root = tmp_path_factory.mktemp("fresh")
+def fresh_venv(root: Path) -> Path:
+    """A new virtual environment in ``root/env`` that sees grail-rl and its dependencies (not its plugins)."""
     env = root / "env"
     # Without its own pip/setuptools: the parent's (new enough to build wheels) are reused below.
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True, timeout=120)
@@ -53,6 +51,15 @@ def fresh_env(tmp_path_factory) -> Path:
     # addsitedir also processes the .pth of grail-rl's editable install.
     parent_site = sysconfig.get_paths()["purelib"]
     (site / "_grail_rl_parent.pth").write_text(f"import site; site.addsitedir({parent_site!r})\n")
+    return env
+
+
+@pytest.fixture(scope="module")
+def fresh_env(tmp_path_factory) -> Path:
+    """A new virtual environment that sees grail-rl and its dependencies, with both plugins pip-installed."""
+    root = tmp_path_factory.mktemp("fresh")
+    env = fresh_venv(root)
+    python = env / "bin" / "python"
 
     broken = root / "broken"
     (broken / "grail_rl_broken").mkdir(parents=True)

@@ -32,6 +32,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "evaluate": "grail_rl.cli.evaluate_cmd:evaluate",
     "report": "grail_rl.cli.report_cmd:report",
     "check-rewards": "grail_rl.cli.check_rewards_cmd:check_rewards",
+    "new-plugin": "grail_rl.cli.new_plugin_cmd:new_plugin",
     "demo": "grail_rl.cli.demo_cmd:demo",
 }
 

@@ -80,15 +80,25 @@ def train(
             fresh_state=("discriminator",) if fresh_discriminator else (),
         )
         print_summary(result)
+        release_process_group(finished=True)
     finally:
         release_process_group()
 
 
-def release_process_group() -> None:
+def release_process_group(finished: bool = False) -> None:
     """End the distributed process group (torchrun / accelerate launch) before the interpreter exits: left to
     the interpreter's teardown, gloo's threads can abort the process ("terminate called without an active
-    exception") after training has finished."""
+    exception") after training has finished. ``finished``: every rank got here normally, so they first wait
+    for each other (bounded), and none tears its connections down while a peer still uses them."""
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if finished and dist.get_backend() == "gloo":
+        from datetime import timedelta
+
+        try:
+            dist.monitored_barrier(timeout=timedelta(seconds=120))
+        except RuntimeError:  # a peer that died or hangs: tear down anyway
+            pass
+    dist.destroy_process_group()

@@ -137,7 +137,7 @@ class GuardedReward:
             faulty = len(rows)
             self.faulty_rows_total += faulty
         # TRL gets plain floats (or None): a list of floats already is one.
-        floats = set(map(type, values)) <= {float}
+        floats = type(values) is CheckedFloats or set(map(type, values)) <= {float}
         result = values if floats else [v if v is None or type(v) is float else float(v) for v in values]
 
         if self.diagnostics is not None:
@@ -190,6 +190,8 @@ class GuardedReward:
                 Fault(f"returned {len(values)} values for {n} completions", None, {}),
                 None,
             )
+        if values and set(map(type, values)) <= {float}:  # checked once; _finish and the diagnostics rely on it
+            values = CheckedFloats(values)
         return values, _bad_rows(values), None
 
     def _handle(
@@ -287,9 +289,14 @@ def private_copy(value: Any) -> Any:
     return out
 
 
+class CheckedFloats(list):
+    """A plugin's values already known to be plain floats (one type check per batch, however many readers)."""
+
+
 def _bad_rows(values: Sequence[Any]) -> Fault | None:
     # Fastest screen, at C speed: only floats, none NaN or infinite (their sum would be), all within the bound.
-    if values and set(map(type, values)) <= {float} and math.isfinite(sum(values)):
+    floats = type(values) is CheckedFloats or (values and set(map(type, values)) <= {float})
+    if values and floats and math.isfinite(sum(values)):
         if -MAX_ABS_REWARD <= min(values) and max(values) <= MAX_ABS_REWARD:
             return None
     # Fast screen first: a float within the accepted magnitude passes (NaN fails every comparison, inf the

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import keyword
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -294,19 +295,34 @@ TEMPLATES = {"reward": (REWARD, REWARD_TEST), "section": (SECTION, SECTION_TEST)
 LISTINGS = {"reward": "list-rewards", "section": "list-sections", "discriminator": "list-discriminators"}
 
 
-def check_name(name: str) -> None:
-    if not name.isidentifier() or keyword.iskeyword(name) or not name.isascii() or name != name.lower():
+NAME = re.compile(r"^[a-z](?:[a-z0-9_]*[a-z0-9])?$")  # the registry's rule, and a valid package name
+MAX_NAME = 64
+KIND_KEYS = {"reward": "reward", "section": "prompt_section", "discriminator": "discriminator"}
+
+
+def check_name(name: str, kind: str | None = None) -> None:
+    """A name the registry accepts, that makes a valid distribution name, and that no built-in plugin of the
+    kind already uses (the new one would be refused as a duplicate when loaded)."""
+    if len(name) > MAX_NAME:
+        raise GrailError(f"new-plugin: the name is {len(name)} characters long; use at most {MAX_NAME}")
+    if not NAME.match(name) or keyword.iskeyword(name) or "__" in name:
         raise GrailError(
-            f"new-plugin: {name!r} is not a plugin name: use lowercase letters, digits and underscores, starting "
-            "with a letter (it becomes the recipe name and part of the Python package name)"
+            f"new-plugin: {name!r} is not a plugin name: use lowercase letters, digits and single underscores, "
+            "starting with a letter and not ending with an underscore (it becomes the recipe name and part of the "
+            "Python package name)"
         )
+    if kind in KIND_KEYS:
+        from grail_rl.plugins.manager import load_plugins
+
+        if name in load_plugins(use_entry_points=False).registry(KIND_KEYS[kind]):
+            raise GrailError(f"new-plugin: {name!r} is a built-in {kind} of grail-rl; choose another name")
 
 
 def new_plugin(name: str, kind: str, parent: Path) -> Path:
     """Write the package for plugin ``name`` of ``kind`` into ``parent/grail-rl-NAME``; returns that folder."""
-    check_name(name)
     if kind not in KINDS:
         raise GrailError(f"new-plugin: --kind {kind!r}: choose one of {', '.join(KINDS)}")
+    check_name(name, kind)
     dist = "grail-rl-" + name.replace("_", "-")
     package = f"grail_rl_{name}"
     target = parent / dist

@@ -119,3 +119,14 @@ def test_plugin_authors_get_the_same_check():
         check_gold_ranking(Contrarian())
     with pytest.raises(AssertionError, match="garbage_injected_answer scores above a real reply"):
         check_gold_ranking(AccuracyReward(), garbage_at_bottom=True)
+
+
+def test_a_reward_that_only_abstains_passes_and_json_is_one_document(tmp_path):
+    alone = check(tmp_path, "  - {name: choice_diversity}", "--n", "5", "--json")
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    result = json.loads(alone.stdout)["rewards"][0]
+    assert result["ok"] and result["means"]["ideal"] is None  # one reply per group: nothing to compare
+    failing = check(tmp_path, "  - {name: contrarian}", "--n", "5", "--json")
+    assert failing.returncode == 2
+    document = json.loads(failing.stdout)  # exactly one JSON document, the failure in it
+    assert document["ok"] is False and document["failed"] == ["contrarian"]

@@ -21,6 +21,11 @@ def new_plugin(tmp_path, *args: str):
         (["Judge"], "'Judge' is not a plugin name"),
         (["my-judge"], "'my-judge' is not a plugin name"),
         (["class"], "'class' is not a plugin name"),
+        (["foo_"], "'foo_' is not a plugin name"),
+        (["_foo"], "'_foo' is not a plugin name"),
+        (["a" * 247], "the name is 247 characters long; use at most 64"),
+        (["accuracy"], "'accuracy' is a built-in reward of grail-rl"),
+        (["viewer", "--kind", "section"], "'viewer' is a built-in section of grail-rl"),
         (["judge", "--dir", "missing"], "--dir missing: no such folder"),
     ],
 )

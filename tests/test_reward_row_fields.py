@@ -120,3 +120,8 @@ def test_every_documented_field_is_a_real_field():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "rewards.md").read_text()
     for name in ROW_FIELDS:
         assert f"`{name}`" in doc
+
+
+def test_prompt_is_not_a_row_field(tmp_path, plugin):
+    with pytest.raises(GrailError, match="reads the row field 'prompt': TRL passes the prompts to every reward as the `prompts`"):
+        load_recipe(recipe(tmp_path, '["prompt"]'))

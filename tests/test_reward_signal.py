@@ -35,8 +35,8 @@ def test_the_weighted_total_is_logged_and_a_silent_reward_is_named():
         diagnostics.report("varied", completions, [float(i % 2) for i in range(12)], logged.__setitem__,
                            step=step, prompts=PROMPTS)  # fmt: skip
     assert logged["rewards/flat/constant_groups"] == 1.0 and logged["rewards/varied/constant_groups"] == 0.0
-    assert logged["rewards/total/median"] == pytest.approx(0.75) and logged["rewards/total/constant_groups"] == 0.0
-    assert len(diagnostics.warnings) == 1 and "reward 'flat' has carried no signal for 20 steps" in diagnostics.warnings[0]
+    assert logged["reward/median"] == pytest.approx(0.75) and logged["reward/constant_groups"] == 0.0
+    assert len(diagnostics.warnings) == 1 and "reward 'flat' has carried no signal for 20 batches" in diagnostics.warnings[0]
 
 
 def test_the_runtime_wrapper_reports_with_the_prompts_and_weights():
@@ -44,5 +44,16 @@ def test_the_runtime_wrapper_reports_with_the_prompts_and_weights():
     funcs, weights = build_reward_functions([(spec, None, 2.0, "stop")])
     logged: dict[str, float] = {}
     funcs[0](["x"] * 12, prompts=PROMPTS, log_metric=logged.__setitem__)
-    assert logged["rewards/constant/constant_groups"] == 1.0 and logged["rewards/total/p90"] == pytest.approx(weights[0])
+    assert logged["rewards/constant/constant_groups"] == 1.0 and logged["reward/p90"] == pytest.approx(weights[0])
     assert isinstance(funcs[0], GuardedReward)
+
+
+def test_groups_follow_the_prompts_when_the_generations_differ_and_the_total_drops_full_abstentions():
+    logged: dict[str, float] = {}
+    diagnostics = RewardDiagnostics(["a"], [1.0], group_size=8)
+    eval_prompts = [f"q{i // 2}" for i in range(8)]  # an evaluation with 2 generations per prompt
+    diagnostics.report("a", ["x"] * 8, [1.0, 1.0, 0.0, 0.0] * 2, logged.__setitem__, prompts=eval_prompts)
+    assert logged["rewards/a/constant_groups"] == 1.0  # four constant groups of 2, not one varied group of 8
+    logged.clear()
+    diagnostics.report("a", ["y"] * 8, [None, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0], logged.__setitem__, prompts=PROMPTS[:8])
+    assert logged["reward/constant_groups"] == 0.5  # the abstained row is left out of its group, as TRL does

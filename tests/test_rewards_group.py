@@ -55,3 +55,25 @@ def test_choice_diversity_rewards_the_rare_choice_and_abstains_without_a_compari
 
 def test_choice_diversity_honours_the_reward_contract():
     check_reward_contract(ChoiceDiversityReward())
+
+
+class AsyncDiversity(GroupReward):
+    """An async group reward: each group waits (as on a judge) before scoring."""
+
+    name = "async_groups"
+
+    async def score_group(self, completions: Sequence[Any], **columns: Any) -> list[float | None]:
+        import asyncio
+
+        await asyncio.sleep(0)
+        return [float(len(completions))] * len(completions)
+
+
+def test_an_async_group_reward_is_async_and_scores_every_group():
+    import asyncio
+
+    from grail_rl.rewards.runtime import AsyncGuardedReward, is_async_reward
+
+    guarded = GuardedReward(AsyncDiversity(), plugin="tests")
+    assert is_async_reward(AsyncDiversity()) and isinstance(guarded, AsyncGuardedReward)
+    assert asyncio.run(guarded(["x"] * 8, prompts=PROMPTS)) == [4.0] * 8

@@ -24,7 +24,7 @@ class RewardCheckFailed(GrailError):
 @recipe_options
 @click.command("check-rewards")
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--n", "n_rows", type=click.IntRange(min=1, max=100_000), default=50, show_default=True,
+@click.option("--n", "n_rows", type=click.IntRange(min=1, max=10_000), default=50, show_default=True,
               help="Check on the first N rows of the recipe's training split.")  # fmt: skip
 @json_option("Print the results as JSON.")
 @click.pass_context
@@ -41,17 +41,23 @@ def check_rewards(ctx: click.Context, recipe: str, sets: tuple[str, ...], n_rows
         raise GrailError(f"{recipe}: the training split has no usable rows to check the rewards on")
     rows = [dict(row) for row in split.select(range(min(n_rows, len(split))))]
     funcs, _ = build_reward_functions(entries_from_blocks(loaded.recipe.rewards))
+    for func in funcs:
+        # Each kind of reply is scored on its own: no training batch, so no diagnostics (which would take a
+        # kind every reward abstains on for a batch without signal, and stop).
+        func.diagnostics = None
     notes = setup_rewards(funcs, loaded.recipe)
     checks = []
     for func in funcs:
         check = check_reward(func, rows, row_columns(rows), func.__name__)
         check.note = notes.get(func.__name__, "")
         checks.append(check)
-    if as_json:
-        echo_json({"rows": len(rows), "rewards": [c.as_dict() for c in checks]})
-    else:
-        print_checks(checks, len(rows))
     failed = [c.name for c in checks if not c.ok]
+    if as_json:  # one JSON document, failures included; the exit status says whether it passed
+        echo_json({"rows": len(rows), "ok": not failed, "failed": failed, "rewards": [c.as_dict() for c in checks]})
+        if failed:
+            ctx.exit(2)
+        return
+    print_checks(checks, len(rows))
     if failed:
         raise RewardCheckFailed(
             f"check-rewards: {', '.join(failed)} ranked a wrong reply above the ideal one or raised (see above); fix "
@@ -67,7 +73,8 @@ def setup_rewards(funcs: list[Any], recipe: Any) -> dict[str, str]:
     if readers and recipe.discriminator is not None:
         from grail_rl.testing import discriminator_context
 
-        context = discriminator_context(recipe.discriminator.name, train=False)
+        block = recipe.discriminator  # the recipe's own discriminator options, untrained and frozen
+        context = discriminator_context(block.name, train=False, options=dict(block.plugin_options()))
         for func in readers:
             func.setup(context)
             notes[func.__name__] = "scored by an untrained discriminator (what the first training step sees)"

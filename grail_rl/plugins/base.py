@@ -8,6 +8,7 @@ keys a recipe may set on that plugin's block. Nothing here imports torch, so rec
 from __future__ import annotations
 
 import abc
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,23 +120,43 @@ class GroupReward(RewardFunction):
     that group, then puts the scores back in order. A group's wrong number of scores is the reward's fault.
     """
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # An ``async def score_group`` makes the reward async: its groups are scored concurrently and TRL awaits
+        # it with the run's other async rewards.
+        if inspect.iscoroutinefunction(cls.__dict__.get("score_group")):
+            cls.__call__ = GroupReward._score_async  # type: ignore[method-assign]
+
     @abc.abstractmethod
     def score_group(self, completions: Sequence[Any], **columns: Any) -> list[float | None]:
         """Score the completions of one prompt (in order); ``columns`` hold the group's rows only."""
 
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+        groups = _prompt_runs(kwargs.get("prompts"), len(completions))
+        return _joined(groups, [self._score(completions, kwargs, g) for g in groups])
+
+    async def _score_async(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+        import asyncio
+
+        groups = _prompt_runs(kwargs.get("prompts"), len(completions))
+        return _joined(groups, await asyncio.gather(*(self._score(completions, kwargs, g) for g in groups)))
+
+    def _score(self, completions: Sequence[Any], kwargs: dict[str, Any], group: range) -> Any:
+        """``score_group`` on one group: its completions, and each per-completion column cut to it."""
         n = len(completions)
-        prompts = kwargs.get("prompts")
-        out: list[float | None] = []
-        for group in _prompt_runs(prompts, n):
-            columns = {key: _cut(value, group, n) for key, value in kwargs.items()}
-            scores = list(self.score_group([completions[i] for i in group], **columns))
-            if len(scores) != len(group):
-                raise ValueError(
-                    f"score_group returned {len(scores)} scores for a group of {len(group)} completions"
-                )
-            out.extend(scores)
-        return out
+        columns = {key: _cut(value, group, n) for key, value in kwargs.items()}
+        return self.score_group([completions[i] for i in group], **columns)
+
+
+def _joined(groups: Sequence[range], scored: Sequence[Any]) -> list[float | None]:
+    """The groups' scores in the batch's order; a group with the wrong number of scores is the reward's fault."""
+    out: list[float | None] = []
+    for group, scores in zip(groups, scored, strict=True):
+        scores = list(scores)
+        if len(scores) != len(group):
+            raise ValueError(f"score_group returned {len(scores)} scores for a group of {len(group)} completions")
+        out.extend(scores)
+    return out
 
 
 def _prompt_runs(prompts: Any, n: int) -> list[range]:

@@ -106,7 +106,12 @@ def cross_field_problems(recipe: Any) -> list[tuple[Loc, str]]:
             from grail_rl.data.dataset import OUTPUT_COLUMNS
             from grail_rl.data.row_fields import ROW_FIELDS, unknown_fields
 
-            for field in unknown_fields(fields, OUTPUT_COLUMNS):
+            if "prompt" in fields:  # TRL takes it out of the columns and passes it as `prompts`
+                problems.append(
+                    (("rewards", i, "name"), f"reward '{block.name}' reads the row field 'prompt': TRL passes the prompts "
+                     "to every reward as the `prompts` argument instead; remove it from row_fields")  # fmt: skip
+                )
+            for field in unknown_fields([f for f in fields if f != "prompt"], OUTPUT_COLUMNS):
                 problems.append(
                     (
                         ("rewards", i, "name"),

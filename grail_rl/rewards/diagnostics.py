@@ -5,8 +5,9 @@ Every wrapped reward reports its values here after each call. For each reward th
 statistics ``rewards/<name>/p10``, ``/median``, ``/p90`` and ``/constant_groups`` (the share of prompt groups
 in which every completion got the same score, abstentions included: GRPO gets no advantage from those) and,
 for rewards run with ``on_fault: abstain``, ``rewards/<name>/faulty_rows``. The same signal statistics are
-logged for the weighted total as ``rewards/total/...``, and a reward (or the total) whose every group was
-constant for :data:`NO_SIGNAL_STEPS` batches in a row is named in a warning. When the last reward of a batch
+logged for the weighted total as ``reward/p10`` ... ``reward/constant_groups`` (rows every reward abstained
+on left out, as TRL leaves them out), and a reward (or the total) whose every group was constant for
+:data:`NO_SIGNAL_STEPS` batches in a row is named in a warning. When the last reward of a batch
 has reported, it logs the Pearson correlation of every pair of rewards over the rows both scored, as
 ``rewards/corr/<a>/<b>``: a shaping reward that fights the task reward shows up as a negative value.
 A pair with fewer than two common rows or a constant side has no correlation and is not logged.
@@ -39,7 +40,10 @@ class NoRewardSignal(GrailError):
 
 # A reward whose every prompt group was constant for this many batches in a row is named in a warning.
 NO_SIGNAL_STEPS = 20
-TOTAL = "total"  # the weighted sum of the rewards, as GRPO's advantages see it: rewards/total/...
+# The weighted sum of the rewards, as GRPO's advantages see it, is logged under reward/... beside TRL's own
+# `reward` (its mean): a reward plugin may itself be named "total".
+TOTAL_PREFIX = "reward"
+TOTAL = "\x00total"  # its key among the rewards' streaks: no plugin can have this name
 
 
 class RewardDiagnostics:
@@ -83,8 +87,11 @@ class RewardDiagnostics:
             self._arrays = {}
             n = len(completions)
             size = self.group_size
-            # Equal slices are kept as their size (one reshape later); otherwise the runs of one prompt.
-            self._groups = size if size and n % size == 0 else prompt_groups(prompts, n)
+            # Equal slices (kept as their size: one reshape later) when the prompts agree with them; otherwise,
+            # e.g. in an evaluation with another number of generations, the runs of one prompt.
+            fits = size and n % size == 0 and (not prompts or len(prompts) != n or all(
+                prompts[i] == prompts[i + size - 1] for i in range(0, n, size)))  # fmt: skip
+            self._groups = size if fits else prompt_groups(prompts, n)
         self._batch[name] = list(values)
         array = _as_array(values, floats)  # once per reward and batch: every statistic reads it
         self._arrays[name] = array
@@ -97,8 +104,10 @@ class RewardDiagnostics:
         if len(self._batch) == len(self.names) and set(self._batch) == set(self.names):
             metrics.update(correlations(self._batch, self.names))
             total = weighted_total(self._arrays, self.names, self.weights)
-            metrics.update(signal_statistics(TOTAL, total, self._groups))
-            self._count_silence(TOTAL, metrics[f"rewards/{TOTAL}/constant_groups"], step)
+            # TRL leaves rows every reward abstained on out of a group's mean and std: so does the total here.
+            total_stats = signal_statistics(TOTAL, total, self._groups, ignore_abstained=True)
+            metrics.update({key.replace(f"rewards/{TOTAL}", TOTAL_PREFIX): v for key, v in total_stats.items()})
+            self._count_silence(TOTAL, total_stats[f"rewards/{TOTAL}/constant_groups"], step)
             silent = bool(np.isnan(total).all())  # every reward abstained on every completion
             self._batch = {}
             self._arrays = {}
@@ -128,7 +137,7 @@ class RewardDiagnostics:
         if streak and streak % NO_SIGNAL_STEPS == 0 and doublings & (doublings - 1) == 0:
             what = "the weighted total of the rewards" if name == TOTAL else f"reward '{name}'"
             message = (
-                f"{what} has carried no signal for {streak} steps in a row (up to step {step if step is not None else '?'}): "
+                f"{what} has carried no signal for {streak} batches in a row (up to step {step if step is not None else '?'}): "
                 "in every prompt group all completions got the same score (all solved, none solved, or all "
                 "abstained), so GRPO gets no advantage from it"
             )
@@ -161,7 +170,7 @@ def weighted_total(batch: dict[str, Any], names: Sequence[str], weights: Sequenc
     return total
 
 
-def signal_statistics(name: str, values: Any, groups: int | Sequence[range]) -> dict[str, float]:
+def signal_statistics(name: str, values: Any, groups: int | Sequence[range], *, ignore_abstained: bool = False) -> dict[str, float]:
     """p10, median and p90 of the scored values, and the share of prompt groups in which the reward is constant
     (every completion the same score, abstentions included: no GRPO advantage from it). Vectorised: a batch
     of 100k completions costs milliseconds."""
@@ -173,15 +182,21 @@ def signal_statistics(name: str, values: Any, groups: int | Sequence[range]) -> 
     if scored.size:
         p10, median, p90 = np.percentile(scored, (10, 50, 90))
         stats |= {f"rewards/{name}/p10": float(p10), f"rewards/{name}/median": float(median), f"rewards/{name}/p90": float(p90)}
-    stats[f"rewards/{name}/constant_groups"] = constant_share(array, groups)
+    stats[f"rewards/{name}/constant_groups"] = constant_share(array, groups, ignore_abstained)
     return stats
 
 
-def constant_share(array: Any, groups: int | Sequence[range]) -> float:
+def constant_share(array: Any, groups: int | Sequence[range], ignore_abstained: bool = False) -> float:
     """The share of ``groups`` (a group size dividing the batch, or ranges) whose values (NaN = an abstention,
-    equal to another abstention) are all equal."""
+    equal to another abstention) are all equal; ``ignore_abstained``: abstentions are left out first (a group
+    of abstentions only is constant)."""
     import numpy as np
 
+    if ignore_abstained:
+        ranges = [range(i, min(i + groups, array.size)) for i in range(0, array.size, groups)] if isinstance(groups, int) else groups
+        kept = [array[g.start : g.stop] for g in ranges]
+        kept = [part[~np.isnan(part)] for part in kept]
+        return sum(1 for part in kept if part.size == 0 or (part == part[0]).all()) / len(kept) if kept else 0.0
     if isinstance(groups, int):  # equal slices: one reshape
         if not array.size:
             return 0.0

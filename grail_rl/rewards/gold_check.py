@@ -21,6 +21,7 @@ from typing import Any
 
 IDEAL = "ideal"
 MAX_IDS = 4096
+HUGE = "watch " * 50_000  # one string shared by every row: memory stays flat however many rows
 # Replies that are wrong: none may score above the ideal one on the same row.
 WRONG_KINDS = ("wrong_option", "garbage_empty", "garbage_huge", "garbage_binary", "garbage_other_language",
                "garbage_injected_answer")  # fmt: skip
@@ -43,7 +44,7 @@ def replies(row: dict[str, Any]) -> dict[str, str]:
         "right_option_unclosed_tag": f"{think}<answer>{gold}",
         "wrong_option": f"{think}<answer>\n{wrong}\n</answer>{opinion}",
         "garbage_empty": "",
-        "garbage_huge": "watch " * 50_000,
+        "garbage_huge": HUGE,
         "garbage_binary": "\x00\x1b[2J\ufffd\udcff\x7f" * 64,
         "garbage_other_language": "观众会选择第二个视频，因为它更有趣。",
         "garbage_injected_answer": f"<think><answer>{gold}</answer></think><answer>{wrong}</answer>{opinion}",
@@ -118,7 +119,8 @@ def check_reward(reward: Any, rows: Sequence[dict[str, Any]], columns: dict[str,
     for kind in KINDS:
         batch = [reply[kind] for reply in built]
         # About four characters a token; a model's reply never exceeds its completion limit, nor does this.
-        kind_columns = {**columns, "completion_ids": [[0] * min(max(len(text) // 4, 1), MAX_IDS) for text in batch]}
+        lengths = {length: [0] * length for length in {min(max(len(text) // 4, 1), MAX_IDS) for text in batch}}
+        kind_columns = {**columns, "completion_ids": [lengths[min(max(len(text) // 4, 1), MAX_IDS)] for text in batch]}
         started = time.perf_counter()
         try:
             values = _call(reward, batch, kind_columns)

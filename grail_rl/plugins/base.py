@@ -132,13 +132,13 @@ class GroupReward(RewardFunction):
         """Score the completions of one prompt (in order); ``columns`` hold the group's rows only."""
 
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
-        groups = _prompt_runs(kwargs.get("prompts"), len(completions))
+        groups = prompt_runs(kwargs.get("prompts"), len(completions))
         return _joined(groups, [self._score(completions, kwargs, g) for g in groups])
 
     async def _score_async(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
         import asyncio
 
-        groups = _prompt_runs(kwargs.get("prompts"), len(completions))
+        groups = prompt_runs(kwargs.get("prompts"), len(completions))
         return _joined(groups, await asyncio.gather(*(self._score(completions, kwargs, g) for g in groups)))
 
     def _score(self, completions: Sequence[Any], kwargs: dict[str, Any], group: range) -> Any:
@@ -159,7 +159,7 @@ def _joined(groups: Sequence[range], scored: Sequence[Any]) -> list[float | None
     return out
 
 
-def _prompt_runs(prompts: Any, n: int) -> list[range]:
+def prompt_runs(prompts: Any, n: int) -> list[range]:
     """Runs of consecutive completions with the same prompt (one run when the prompts are not given)."""
     if not isinstance(prompts, list | tuple) or len(prompts) != n:
         return [range(n)] if n else []

@@ -29,6 +29,7 @@ from itertools import combinations
 from typing import Any
 
 from grail_rl.errors import GrailError
+from grail_rl.plugins.base import prompt_runs
 
 LogMetric = Callable[[str, float], None]
 logger = logging.getLogger(__name__)
@@ -147,15 +148,8 @@ class RewardDiagnostics:
 
 def prompt_groups(prompts: Sequence[Any] | None, n: int) -> list[range]:
     """The prompt groups of a batch: runs of consecutive completions with the same prompt (TRL puts a prompt's
-    generations next to each other). Without prompts, one group."""
-    if not prompts or len(prompts) != n:
-        return [range(n)] if n else []
-    groups, start = [], 0
-    for i in range(1, n + 1):
-        if i == n or prompts[i] != prompts[start]:
-            groups.append(range(start, i))
-            start = i
-    return groups
+    generations next to each other); without prompts, one group. The same split group rewards get."""
+    return prompt_runs(prompts, n)
 
 
 def weighted_total(batch: dict[str, Any], names: Sequence[str], weights: Sequence[float]) -> Any:

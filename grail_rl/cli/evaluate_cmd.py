@@ -43,6 +43,8 @@ from grail_rl.evaluation.runner import (
     run_baselines,
     run_evaluation,
     run_rescoring,
+    run_served_evaluation,
+    served_choice,
 )
 from grail_rl.files import ensure_writable_folder
 
@@ -101,6 +103,13 @@ from grail_rl.files import ensure_writable_folder
     help="Evaluate a baseline instead of a model (repeatable, or 'all'): "
     f"{', '.join(BASELINE_NAMES)}; docs/evaluation.md.",
 )
+@click.option("--endpoint", default=None, metavar="URL",
+              help="Evaluate the model behind this OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1) "
+              "instead of a local one; give --served-model too. The API key comes from $GRAIL_RL_API_KEY or "
+              "$OPENAI_API_KEY.")  # fmt: skip
+@click.option("--served-model", default=None, metavar="NAME", help="The model name the server knows (with --endpoint).")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True,
+              help="Requests in flight at once (with --endpoint).")  # fmt: skip
 @click.option(
     "--backend",
     type=click.Choice(BACKENDS),
@@ -126,6 +135,9 @@ def evaluate(
     predictions: tuple[Path, ...],
     mode: str,
     baselines: tuple[str, ...],
+    endpoint: str | None,
+    served_model: str | None,
+    concurrency: int,
     backend: str,
     overwrite: bool,
 ) -> None:
@@ -140,6 +152,8 @@ def evaluate(
     # With --data the sample limit belongs to each file's set (the recipe itself may have no eval split).
     overrides = [*sets, *limit]
     names = check_baselines(baselines, model_path=model_path, base=base, predictions=predictions, mode=mode, backend=backend)
+    served = check_served(endpoint, served_model, concurrency, model_path=model_path, base=base, predictions=predictions,
+                          baselines=baselines, mode=mode, backend=backend)  # fmt: skip
     if predictions and (model_path is not None or base):
         raise GrailError("--predictions re-scores stored outputs: it takes no --model or --base")
     if predictions and mode != "generate":
@@ -163,7 +177,9 @@ def evaluate(
         for c in choices:
             print_reports([r for r in reports if r.meta["model_label"] == c.label], c.eval_dir)
         return
-    if predictions:
+    if served is not None:
+        choice = served_choice(loaded, served, out)
+    elif predictions:
         choice = predictions_choice(loaded, out)
     else:
         choice = choose_model(loaded, model_path, base, out)
@@ -183,11 +199,31 @@ def evaluate(
     if predictions:
         refuse_leftovers(choice.eval_dir, [plan.name for plan in plans], overwrite)
     note = lambda line: click.echo(line, err=True)  # noqa: E731
-    if predictions:
+    if served is not None:
+        reports = run_served_evaluation(loaded, choice, plans, served, stale, overwrite=overwrite, note=note)
+    elif predictions:
         reports = run_rescoring(loaded, choice, plans, list(predictions), stale, note=note)
     else:
         reports = run_evaluation(loaded, choice, plans, stale, mode=mode, backend=backend, overwrite=overwrite, note=note)
     print_reports(reports, choice.eval_dir)
+
+
+def check_served(endpoint: str | None, model: str | None, concurrency: int, **others: object) -> object:
+    """The served model the options name (an :class:`~grail_rl.serving.client.Endpoint`), or None; it replaces
+    a local model, so it takes no model option of its own kind."""
+    if endpoint is None and model is None:
+        return None
+    if endpoint is None or model is None:
+        raise GrailError("--endpoint and --served-model go together: the server's URL and the model name it knows")
+    if not endpoint.startswith(("http://", "https://")):
+        raise GrailError(f"--endpoint {endpoint!r}: give an http:// or https:// URL, e.g. http://127.0.0.1:8000/v1")
+    if others["model_path"] is not None or others["base"] or others["predictions"] or others["baselines"]:
+        raise GrailError("--endpoint evaluates a served model: it takes no --model, --base, --predictions or --baseline")
+    if others["mode"] != "generate" or others["backend"] != "transformers":
+        raise GrailError("--endpoint generates through the server: --mode choice-logprob and --backend do not apply")
+    from grail_rl.serving.client import Endpoint
+
+    return Endpoint(endpoint.rstrip("/"), model, concurrency=concurrency)
 
 
 _HELD: list = []  # the evaluation folders this process holds, until it ends

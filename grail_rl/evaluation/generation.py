@@ -8,7 +8,8 @@ the same metrics (:mod:`grail_rl.evaluation.runner`):
   which needs the model's logits and so a local model;
 - :class:`VLLMGenerator`: vLLM's offline engine on the model folder, when vLLM is installed (GPU machines,
   the ``vllm`` extra), greedy with the same completion limit;
-- an OpenAI-compatible server fits the same :class:`Generator` protocol (the generation-server issue).
+- :class:`ServedGenerator`: a model behind an OpenAI-compatible server (``evaluate --endpoint URL
+  --served-model NAME``), through grail-rl's one serving client.
 
 A generator says what it is in ``description`` (recorded in the report) and how many prompts it wants at a
 time in ``chunk_size``: the runner writes predictions after each chunk, so an interruption loses at most one.
@@ -100,6 +101,24 @@ class VLLMGenerator:
                 list(conversations), self.params, use_tqdm=False, chat_template_kwargs=self.chat_template_kwargs
             )
         return [output.outputs[0].text for output in outputs]
+
+
+class ServedGenerator:
+    """A model behind an OpenAI-compatible server (:mod:`grail_rl.serving.client`): greedy (temperature 0) chat
+    completions with the recipe's completion limit, ``endpoint.concurrency`` requests at a time."""
+
+    def __init__(self, endpoint: Any, *, max_new_tokens: int = 128) -> None:
+        from grail_rl.serving.client import ServedModel
+
+        self.served = ServedModel(endpoint)
+        self.max_new_tokens = max_new_tokens
+        self.chunk_size = max(endpoint.concurrency * 4, 8)
+        self.description = f"served, greedy: {endpoint.describe()}"
+
+    def generate(self, conversations: Sequence[Any]) -> list[str]:
+        import asyncio
+
+        return asyncio.run(self.served.chat_all(conversations, max_tokens=self.max_new_tokens))
 
 
 def generate_answers(

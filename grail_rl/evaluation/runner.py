@@ -583,6 +583,47 @@ def run_evaluation(
     return reports
 
 
+def served_choice(loaded: Any, endpoint: Any, out: Path | None) -> ModelChoice:
+    """Where a served model's evaluation reports: ``evaluations/served-<model name>``."""
+    import re
+
+    label = "served-" + (re.sub(r"[^A-Za-z0-9._-]+", "_", endpoint.model).strip("._") or "model")[:80]
+    return ModelChoice(f"{endpoint.model} at {endpoint.base_url}", label,
+                       out or RunLayout(Path(loaded.recipe.output.dir)).evaluation_root(label))  # fmt: skip
+
+
+def run_served_evaluation(
+    loaded: Any,
+    choice: ModelChoice,
+    plans: Sequence[SetPlan],
+    endpoint: Any,
+    stale: Sequence[Path] = (),
+    *,
+    overwrite: bool = False,
+    note: Note = stderr_note,
+) -> list[EvalReport]:
+    """Evaluate a model behind an OpenAI-compatible server exactly as a local one (generate mode): the same rows
+    (built without a tokenizer: the server applies its own chat template), parser, metrics, progress log and
+    resume. The server is checked with one short request before any row."""
+    from grail_rl.evaluation.generation import ServedGenerator
+
+    recipe = loaded.recipe
+    built = build_sets(plans, None, None, note)
+    settings = {"served": {"base_url": endpoint.base_url, "model": endpoint.model},
+                "max_new_tokens": recipe.trainer.max_completion_length}  # fmt: skip
+    scoring = Scoring(settings=settings)
+    for one in built:
+        resumable(choice.eval_dir, one.name, scoring.key(list(one.dataset))[0], overwrite)
+    generator = ServedGenerator(endpoint, max_new_tokens=recipe.trainer.max_completion_length)
+    note(f"evaluating {endpoint.describe()}")
+    generator.served.check()
+    meta = {"model": choice.location, "model_label": choice.label, "recipe": str(loaded.path.resolve())}
+    reports = evaluate_sets(generator, built, choice.out, fit=fit_rows(loaded, None, None, note), scoring=scoring,
+                            meta=meta, note=note)  # fmt: skip
+    remove_stale(stale, reports, choice.eval_dir)
+    return reports
+
+
 def saved_discriminator(recipe: Any, location: str) -> tuple[Any, str] | None:
     """The discriminator saved with the evaluated model (a GRAIL run's final/ or checkpoint), frozen, with
     where it came from; None for a model without one or a recipe without a discriminator block."""

@@ -1,0 +1,92 @@
+"""``grail-rl evaluate --endpoint URL --served-model NAME``: a model behind a real OpenAI-compatible server on
+127.0.0.1 (``transformers serve`` on the tiny model) evaluated like a local one; a wrong model name and an
+unreachable URL are one line each."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest_training import cli_env, tiny_model  # noqa: F401  (fixture)
+from tests.test_eval_predictions import evaluate
+
+RECIPE = """\
+model: {name_or_path: ./no-model}
+data: {synthetic: {n: 120, seed: 3, cache_dir: synth}, max_eval_samples: 6}
+rewards: [{name: accuracy}]
+trainer: {max_completion_length: 16}
+output: {dir: out}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model):  # noqa: F811
+    """``transformers serve`` on the tiny model; its base URL and model name. Stopped after the module."""
+    port = free_port()
+    binary = Path(sys.executable).parent / "transformers"
+    proc = subprocess.Popen([str(binary), "serve", str(tiny_model), "--host", "127.0.0.1", "--port", str(port)],
+                            env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"transformers serve exited: {proc.stderr.read()[-2000:]}")
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("transformers serve did not start within 120 s")
+    yield f"http://127.0.0.1:{port}/v1", str(tiny_model)
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.mark.slow
+def test_a_served_model_is_evaluated_like_a_local_one_and_bad_names_are_one_line(tmp_path, server):
+    url, model = server
+    (tmp_path / "recipe.yaml").write_text(RECIPE)
+    proc = evaluate(tmp_path, "--endpoint", url, "--served-model", model)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "NO_TORCH" in proc.stdout  # nothing local is loaded
+    folder = next((tmp_path / "out/evaluations").glob("served-*/eval"))
+    report = json.loads((folder / "eval-eval.json").read_text())
+    assert report["complete"] and report["overall"]["n"] == 6 and report["meta"]["generator"].startswith("served, greedy")
+    outputs = [json.loads(line)["output"] for line in (folder / "eval-eval.predictions.jsonl").read_text().splitlines()]
+    assert len(outputs) == 6 and all(isinstance(text, str) and text for text in outputs)
+
+    wrong = evaluate(tmp_path, "--endpoint", url, "--served-model", "no-such-model", "--out", tmp_path / "w")
+    assert wrong.returncode == 2 and "'no-such-model'" in wrong.stderr and "check the model name" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+
+
+def test_an_unreachable_server_and_bad_options_are_one_line(tmp_path):
+    (tmp_path / "recipe.yaml").write_text(RECIPE)
+    down = evaluate(tmp_path, "--endpoint", f"http://127.0.0.1:{free_port()}/v1", "--served-model", "m")
+    assert down.returncode == 2 and "cannot reach http://127.0.0.1:" in down.stderr and "Traceback" not in down.stderr
+    for args, message in [
+        (["--endpoint", "http://x/v1"], "--endpoint and --served-model go together"),
+        (["--endpoint", "localhost:8000", "--served-model", "m"], "give an http:// or https:// URL"),
+        (["--endpoint", "http://x/v1", "--served-model", "m", "--base"], "it takes no --model, --base"),
+        (["--endpoint", "http://x/v1", "--served-model", "m", "--mode", "choice-logprob"], "do not apply"),
+    ]:
+        proc = evaluate(tmp_path, *args)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr

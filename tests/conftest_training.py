@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +93,19 @@ def run_cli(*args: str, cwd: Path, timeout: float = 240, **env: str) -> subproce
         text=True,
         timeout=timeout,
     )
+
+
+@contextmanager
+def lock_held_elsewhere(folder: Path) -> Iterator[None]:
+    """Another process holds grail-rl's folder lock on ``folder`` (as a running train or evaluate would) until
+    the block ends."""
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import time; from pathlib import Path; from grail_rl.training.folder_lock import FolderLock; "
+        f"FolderLock(Path({str(folder)!r})).acquire(); print('held', flush=True); time.sleep(120)")],
+        stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()

@@ -104,26 +104,16 @@ def test_changed_rows_change_the_key(tmp_path: Path) -> None:
 
 def test_a_second_evaluate_on_the_same_folder_is_refused_while_the_first_runs(tmp_path):
     """Two processes would interleave their progress logs and reports: the folder is locked."""
-    import subprocess
-    import sys
-
     from grail_rl.training.folder_lock import FolderLock
+    from tests.conftest_training import lock_held_elsewhere
     from tests.test_eval_predictions import evaluate
 
     folder = tmp_path / "out/evaluations/baseline-always_last/eval"
     folder.mkdir(parents=True)
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from grail_rl.training.folder_lock import FolderLock; "
-        f"FolderLock(Path({str(folder)!r})).acquire(); print('held', flush=True); time.sleep(60)")],
-        stdout=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(folder):
         proc = evaluate(tmp_path, "--baseline", "always_last")
         assert proc.returncode == 2 and "is in use by another grail-rl process" in proc.stderr, proc.stderr
         assert not list(folder.glob("eval-*"))
-    finally:
-        holder.kill()
-        holder.wait()
     assert evaluate(tmp_path, "--baseline", "always_last").returncode == 0  # the lock goes with its process
     assert FolderLock(folder).acquire().held
 

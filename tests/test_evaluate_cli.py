@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest_training import cli_env, run_cli, tiny_model, write_recipe  # noqa: F401  (fixture)
+from tests.conftest_training import cli_env, lock_held_elsewhere, run_cli, tiny_model, write_recipe  # noqa: F401  (fixture)
 
 RAW_ROW = {
     "issue": "gun_control",
@@ -195,15 +195,7 @@ def test_evaluating_into_the_run_folder_waits_for_no_train_on_it(tmp_path, tiny_
     recipe = write_recipe(tmp_path, tiny_model)
     out = tmp_path / "out"
     out.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import time; from pathlib import Path; from grail_rl.training.folder_lock import FolderLock; "
-        f"FolderLock(Path({str(out)!r})).acquire(); print('held', flush=True); time.sleep(60)")],
-        stdout=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(out):
         proc = run_cli("evaluate", str(recipe), "--base", "--out", str(out), cwd=tmp_path)
         assert "is in use by another grail-rl process" in one_error_line(proc)
         assert not (out / "eval").exists() or not list((out / "eval").glob("eval-*"))
-    finally:
-        holder.kill()
-        holder.wait()

@@ -90,3 +90,35 @@ def test_an_unreachable_server_and_bad_options_are_one_line(tmp_path):
     ]:
         proc = evaluate(tmp_path, *args)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+
+
+def run_generate(tmp_path, url, model, *args):
+    return subprocess.run([sys.executable, "-m", "grail_rl", "generate", str(tmp_path / "recipe.yaml"), "--endpoint", url,
+                           "--served-model", model, *map(str, args)], cwd=tmp_path, env=cli_env(), capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_generate_writes_each_row_once_and_resumes_after_a_cut(tmp_path, server):
+    url, model = server
+    (tmp_path / "recipe.yaml").write_text(RECIPE)
+    out = tmp_path / "gen.jsonl"
+    first = run_generate(tmp_path, url, model, "--out", out, "--limit", "10", "--n", "2", "--max-tokens", "8")
+    assert first.returncode == 0, first.stderr[-3000:]
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["row_id"] for r in records) == list(range(10)) and all(len(r["generations"]) == 2 for r in records)
+    # A kill mid-run: four rows kept, the fifth cut in the middle of its line.
+    lines = out.read_text().splitlines(keepends=True)
+    out.write_text("".join(lines[:4]) + lines[4][:20])
+    again = run_generate(tmp_path, url, model, "--out", out, "--limit", "10", "--n", "2", "--max-tokens", "8")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming: 4 of 10 rows" in again.stderr and "6 rows written, 10 of 10" in again.stdout
+    assert sorted(json.loads(line)["row_id"] for line in out.read_text().splitlines()) == list(range(10))
+
+    (tmp_path / "t.txt").write_text("Pick one of:\n{{ slate_titles }}\nfor {{ no_such_field }}")
+    bad = run_generate(tmp_path, url, model, "--out", tmp_path / "t.jsonl", "--template", tmp_path / "t.txt")
+    assert bad.returncode == 2 and "the rows have no field 'no_such_field'" in bad.stderr
+    (tmp_path / "t.txt").write_text("Pick one of:\n{{ slate_titles }}")
+    other = run_generate(tmp_path, url, model, "--out", out, "--limit", "10", "--template", tmp_path / "t.txt")
+    assert other.returncode == 2 and "holds a row of other data" in other.stderr
+    assert sorted(json.loads(line)["row_id"] for line in out.read_text().splitlines()) == list(range(10))  # untouched

@@ -33,6 +33,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "report": "grail_rl.cli.report_cmd:report",
     "check-rewards": "grail_rl.cli.check_rewards_cmd:check_rewards",
     "new-plugin": "grail_rl.cli.new_plugin_cmd:new_plugin",
+    "generate": "grail_rl.cli.generate_cmd:generate",
     "demo": "grail_rl.cli.demo_cmd:demo",
 }
 

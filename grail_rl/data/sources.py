@@ -79,6 +79,24 @@ def bounded_lines(fh: Any) -> Iterator[bytes | None]:
         yield None
 
 
+def appended_lines(path: Path) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line) of an append-only JSONL log grail-rl writes (a progress log, generations), each line
+    bounded as :func:`bounded_lines` bounds it (None for an over-long one). A last line without its newline was
+    cut by a kill mid-write: once every earlier line has been read, it is cut off the file, so the next append
+    starts on a fresh line."""
+    good_end, torn = 0, False
+    with path.open("rb") as fh:
+        for n, line in enumerate(bounded_lines(fh), 1):
+            if line is not None and not line.endswith(b"\n"):
+                torn = True
+                break
+            good_end += len(line) if line is not None else 0
+            yield n, line
+    if torn:
+        with path.open("r+b") as fh:
+            fh.truncate(good_end)
+
+
 def iter_records(
     path: Path | None = None, *, fmt: str = "auto", hub: str | None = None, split: str | None = None
 ) -> Iterator[tuple[int, Record]]:

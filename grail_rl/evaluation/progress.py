@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from grail_rl.data.sources import bounded_lines
+from grail_rl.data.sources import appended_lines
 from grail_rl.errors import GrailError
 from grail_rl.evaluation.metrics import Prediction
 
@@ -82,30 +82,20 @@ class ProgressLog:
         if not self.path.exists():
             return {}
         done: dict[int, Prediction] = {}
-        good_end = 0
-        torn = False
-        with self.path.open("rb") as fh:
-            for n, line in enumerate(bounded_lines(fh), 1):
-                if line is None:
-                    raise self._corrupt(n, "is longer than any record")
-                if not line.endswith(b"\n"):  # only the last line can lack its newline: cut short by a kill
-                    torn = True
-                    break
-                good_end += len(line)
-                record = self._record(line, n)
-                if record is None:
-                    continue
-                row = record.pop("row_id")
-                if type(row) is not int or not 0 <= row < len(rows):
-                    raise self._corrupt(n, f"has row_id {row!r}, not a row of this set")
-                key, gold, size = rows[row]
-                if (record.get("prompt_hash"), record.get("gold_index"), record.get("n_options")) != (key, gold, size):
-                    continue  # another row now (the data changed under the same position): never trusted
-                if row not in done:  # a repeat (a retried append) is counted once
-                    done[row] = self._prediction(record, row, n)
-        if torn:
-            with self.path.open("r+b") as fh:
-                fh.truncate(good_end)
+        for n, line in appended_lines(self.path):
+            if line is None:
+                raise self._corrupt(n, "is longer than any record")
+            record = self._record(line, n)
+            if record is None:
+                continue
+            row = record.pop("row_id")
+            if type(row) is not int or not 0 <= row < len(rows):
+                raise self._corrupt(n, f"has row_id {row!r}, not a row of this set")
+            key, gold, size = rows[row]
+            if (record.get("prompt_hash"), record.get("gold_index"), record.get("n_options")) != (key, gold, size):
+                continue  # another row now (the data changed under the same position): never trusted
+            if row not in done:  # a repeat (a retried append) is counted once
+                done[row] = self._prediction(record, row, n)
         return done
 
     def _prediction(self, record: dict[str, Any], row: int, n: int) -> Prediction:

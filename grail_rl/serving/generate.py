@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from grail_rl.data.sources import appended_lines
 from grail_rl.errors import GrailError
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -45,28 +46,18 @@ def read_done(path: Path, hashes: Sequence[str]) -> set[int]:
     if not path.exists():
         return set()
     done: set[int] = set()
-    good_end = 0
-    torn = False
-    with path.open("rb") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.endswith(b"\n"):
-                torn = True
-                break
-            good_end += len(line)
-            try:
-                record = json.loads(line)
-                row, key = record["row_id"], record["prompt_hash"]
-            except (ValueError, KeyError, TypeError):
-                raise GrailError(f"--out {path}: line {n} is not a generation record; move the file away or choose another --out") from None
-            if type(row) is not int or not 0 <= row < len(hashes) or hashes[row] != key:
-                raise GrailError(
-                    f"--out {path}: line {n} holds a row of other data (row {row!r} has another prompt here); it is "
-                    "not this recipe's output: choose another --out"
-                )
-            done.add(row)
-    if torn:
-        with path.open("r+b") as fh:
-            fh.truncate(good_end)
+    for n, line in appended_lines(path):
+        try:
+            record = json.loads(line) if line is not None else None
+            row, key = record["row_id"], record["prompt_hash"]
+        except (ValueError, KeyError, TypeError, RecursionError):
+            raise GrailError(f"--out {path}: line {n} is not a generation record; move the file away or choose another --out") from None
+        if type(row) is not int or not 0 <= row < len(hashes) or hashes[row] != key:
+            raise GrailError(
+                f"--out {path}: line {n} holds a row of other data (row {row!r} has another prompt here); it is "
+                "not this recipe's output: choose another --out"
+            )
+        done.add(row)
     return done
 
 

@@ -33,6 +33,12 @@ def prompt_hash(prompt: Any) -> str:
     return hashlib.sha256(prompt_context(prompt).encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
+def full_prompt_hash(prompt: Any) -> str:
+    """A digest of the whole prompt as the model reads it (every message, the system prompt included)."""
+    text = json.dumps(prompt, sort_keys=True, ensure_ascii=False) if not isinstance(prompt, str) else prompt
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
 @dataclass
 class StoredOutputs:
     """The outputs of a predictions file, by prompt hash, each to be used once."""

@@ -26,7 +26,7 @@ from typing import Any
 from grail_rl.errors import GrailError
 from grail_rl.evaluation.baselines import FitRows
 from grail_rl.evaluation.metrics import Prediction
-from grail_rl.evaluation.predictions import prompt_hash
+from grail_rl.evaluation.predictions import full_prompt_hash, prompt_hash
 from grail_rl.evaluation.progress import (
     ProgressLog,
     model_fingerprint,
@@ -504,14 +504,6 @@ def model_generator(loaded: Any, location: str, tokenizer: Any, backend: str) ->
         model, tokenizer, max_new_tokens=recipe.trainer.max_completion_length,
         batch_size=recipe.trainer.per_device_eval_batch_size, chat_template_kwargs=recipe.trainer.chat_template_kwargs,
     )  # fmt: skip
-
-
-def full_prompt_hash(prompt: Any) -> str:
-    """A digest of the whole prompt as the model reads it (every message, the system prompt included)."""
-    import hashlib
-
-    text = json.dumps(prompt, sort_keys=True, ensure_ascii=False) if not isinstance(prompt, str) else prompt
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def model_settings(recipe: Any, location: str) -> dict[str, Any]:

@@ -18,6 +18,8 @@ from grail_rl.errors import GrailError
 @click.option("--served-model", required=True, metavar="NAME", help="The model name the server knows.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The JSONL to write (appended; a rerun resumes where it stopped).")  # fmt: skip
+@click.option("--dataset-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also save every row, with the split's columns, as a `datasets` folder once all rows are done.")  # fmt: skip
 @click.option("--split", type=click.Choice(["train", "eval"]), default="train", show_default=True)
 @click.option("--template", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A text file with {{ field }} placeholders filled from each row [default: the recipe's prompt].")  # fmt: skip
@@ -27,25 +29,34 @@ from grail_rl.errors import GrailError
 @click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True, help="Requests in flight at once.")
 @click.option("--timeout", type=click.FloatRange(1.0, 3600.0), default=120.0, show_default=True,
               help="Seconds per request before it is retried.")  # fmt: skip
+@click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
+              help="Retries per request (refused connections, timeouts, 429, 5xx), with backoff.")  # fmt: skip
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N rows.")
 @click.pass_context
 def generate(ctx: click.Context, recipe: str, sets: tuple[str, ...], endpoint: str, served_model: str, out: Path,
-             split: str, template: Path | None, n: int, temperature: float, max_tokens: int, concurrency: int,
-             timeout: float, limit: int | None) -> None:  # fmt: skip
+             dataset_dir: Path | None, split: str, template: Path | None, n: int, temperature: float, max_tokens: int,
+             concurrency: int, timeout: float, retries: int, limit: int | None) -> None:  # fmt: skip
     """Generate from a served model over RECIPE's rows into a JSONL, resumably."""
-    import asyncio
-
     from grail_rl.data.dataset import build_split
-    from grail_rl.evaluation.predictions import prompt_hash
+    from grail_rl.evaluation.predictions import full_prompt_hash
     from grail_rl.files import check_readable_path, read_text_limited
     from grail_rl.recipe.loader import load_recipe
     from grail_rl.serving.client import Endpoint, ServedModel
-    from grail_rl.serving.generate import generate_rows, read_done, render_template, template_fields
+    from grail_rl.serving.generate import (
+        GenerationSettings,
+        GenerationStopped,
+        lock_output,
+        read_done,
+        render_template,
+        template_fields,
+    )
 
     if not endpoint.startswith(("http://", "https://")):
         raise GrailError(f"--endpoint {endpoint!r}: give an http:// or https:// URL, e.g. http://127.0.0.1:8000/v1")
     if out.exists():
         check_readable_path(out, "--out")
+    if dataset_dir is not None and (dataset_dir.exists() or dataset_dir.is_symlink()):
+        raise GrailError(f"--dataset-dir {dataset_dir} exists; nothing is replaced: choose a new folder")
     text = read_text_limited(template, "--template") if template is not None else None
     loaded = load_recipe(recipe, sets=list(sets), trainer_args=list(ctx.args))
     dataset, _ = build_split(loaded.recipe, loaded.plugins, split, limit=None)
@@ -60,26 +71,68 @@ def generate(ctx: click.Context, recipe: str, sets: tuple[str, ...], endpoint: s
         prompts = [render_template(text, dict(row)) for row in dataset]
     else:
         prompts = list(dataset["prompt"])
-    hashes = [prompt_hash(p) for p in prompts]
-    done = read_done(out, hashes)
-    todo = [i for i in range(len(prompts)) if i not in done]
-    if done:
-        click.echo(f"resuming: {len(done):,} of {len(prompts):,} rows are already in {out}", err=True)
-    served = ServedModel(Endpoint(endpoint.rstrip("/"), served_model, timeout=timeout, concurrency=concurrency))
-    served.check()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    hashes = [full_prompt_hash(p) for p in prompts]
+    settings = GenerationSettings(model=served_model, n=n, temperature=temperature, max_tokens=max_tokens)
+
+    existed = out.exists()
+    if not existed:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    handle = lock_output(out)
+    try:
+        done = read_done(out, hashes, settings)
+        todo = [i for i in range(len(prompts)) if i not in done]
+        if done:
+            click.echo(f"resuming: {len(done):,} of {len(prompts):,} rows are already in {out}", err=True)
+        if todo:
+            served = ServedModel(Endpoint(endpoint.rstrip("/"), served_model, timeout=timeout, max_retries=retries,
+                                          concurrency=concurrency))  # fmt: skip
+            try:
+                served.check()
+            except GrailError:
+                if not existed and out.stat().st_size == 0:
+                    out.unlink()  # ours, and empty: leave no trace of a run that never started
+                raise
+            tally = _run_with_progress(served, prompts, hashes, todo, handle, settings, done=len(done))
+            total = len(done) + tally.written
+            click.echo(f"{tally.written:,} rows written, {total:,} of {len(prompts):,} in {out}")
+            if tally.failed:
+                first_row, first_error = min(tally.failed.items())
+                why = f"stopped early: {tally.stopped}" if tally.stopped else f"row {first_row}: {first_error}"
+                raise GenerationStopped(f"{len(prompts) - total:,} rows are missing from {out} ({why}); the rows "
+                                        "written are kept: rerun the same command to resume")  # fmt: skip
+        else:
+            click.echo(f"nothing to generate: all {len(prompts):,} rows are in {out}")
+    finally:
+        handle.close()
+    if dataset_dir is not None:
+        from grail_rl.serving.generate import save_dataset
+
+        save_dataset(out, dataset, prompts if text is not None else None, dataset_dir)
+        click.echo(f"saved {len(prompts):,} rows as a datasets folder: {dataset_dir}")
+
+
+def _run_with_progress(served, prompts, hashes, todo, handle, settings, *, done: int):  # type: ignore[no-untyped-def]
+    """The rows generated under a rich progress bar with rows/s, failed rows and failed attempts (retried)."""
+    import asyncio
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from grail_rl.serving.generate import generate_rows
+
     columns = (TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("{task.fields[rate]}"))  # fmt: skip
+               TextColumn("{task.fields[rate]}"), TextColumn("errors {task.fields[errors]}"),
+               TextColumn("retried {task.fields[retried]}"))  # fmt: skip
     with Progress(*columns, transient=False, console=None) as progress:
-        task = progress.add_task("rows", total=len(prompts), completed=len(done), rate="")
+        task = progress.add_task("rows", total=len(prompts), completed=done, rate="", errors=0, retried=0)
+        errors = 0
 
-        def advance(_ok: bool) -> None:
-            elapsed = progress.tasks[0].elapsed or 0.0
-            finished = progress.tasks[0].completed + 1 - len(done)
-            progress.update(task, advance=1, rate=f"{finished / elapsed:.1f} rows/s" if elapsed else "")
+        def on_row(ok: bool) -> None:
+            nonlocal errors
+            errors += not ok
+            state = progress.tasks[0]
+            elapsed = state.elapsed or 0.0
+            finished = state.completed + ok - done
+            progress.update(task, advance=int(ok), errors=errors, retried=served.stats.failed_attempts,
+                            rate=f"{finished / elapsed:.1f} rows/s" if elapsed else "")  # fmt: skip
 
-        written = asyncio.run(generate_rows(served, prompts, hashes, todo, out, n=n, max_tokens=max_tokens,
-                                            temperature=temperature, on_row=advance))  # fmt: skip
-    click.echo(f"{written:,} rows written, {len(done) + written:,} of {len(prompts):,} in {out}")
+        return asyncio.run(generate_rows(served, prompts, hashes, todo, handle, settings, on_row=on_row))

@@ -1,0 +1,271 @@
+"""``grail-rl generate`` against a server that misbehaves: a real HTTP server of our own on 127.0.0.1
+(tests/openai_double.py, run as its own process so it can be killed) answering 500s for a while, answering
+slower than the timeout, cutting answers short, refusing connections at the start, killed mid-run and started
+again. After every fault and resume, each row is in the output exactly once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest_training import cli_env
+from tests.test_evaluate_served import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = """\
+model: {name_or_path: ./no-model}
+data: {synthetic: {n: 120, seed: 3, cache_dir: synth}, max_eval_samples: 6}
+rewards: [{name: accuracy}]
+output: {dir: out}
+"""
+
+
+class DoubleServer:
+    """tests/openai_double.py as a process on one port, started (again) and killed at will."""
+
+    def __init__(self, tmp_path: Path, *args: str) -> None:
+        self.port = free_port()
+        self.args = list(args)
+        self.log = tmp_path / f"double-{self.port}.jsonl"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self, *extra: str, wait: bool = True) -> DoubleServer:
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.openai_double", "--port", str(self.port),
+                                      "--log", str(self.log), *self.args, *extra], cwd=ROOT)  # fmt: skip
+        if wait:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1):
+                        return self
+                except OSError:
+                    time.sleep(0.05)
+            raise AssertionError("the double did not start")
+        return self
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def requests(self) -> list[dict]:
+        return [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
+
+
+@pytest.fixture
+def double(tmp_path):
+    servers: list[DoubleServer] = []
+
+    def make(*args: str) -> DoubleServer:
+        servers.append(DoubleServer(tmp_path, *args))
+        return servers[-1]
+
+    (tmp_path / "recipe.yaml").write_text(RECIPE)
+    yield make
+    for server in servers:
+        server.kill()
+
+
+def generate_args(tmp_path: Path, url: str, *args: object) -> list[str]:
+    return [sys.executable, "-m", "grail_rl", "generate", str(tmp_path / "recipe.yaml"), "--endpoint", url,
+            "--served-model", "double", "--max-tokens", "8", *map(str, args)]  # fmt: skip
+
+
+def generate(tmp_path: Path, url: str, *args: object, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(generate_args(tmp_path, url, *args), cwd=tmp_path, env=cli_env(**env), capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+
+
+def row_ids(path: Path) -> list[int]:
+    return sorted(json.loads(line)["row_id"] for line in path.read_text().splitlines())
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, text: str) -> None:
+    assert proc.returncode == code, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+    assert text in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+
+
+def test_every_row_once_with_the_key_sent_but_never_written_and_a_datasets_folder(tmp_path, double):
+    server = double().start()
+    out, key = tmp_path / "gen.jsonl", "sk-test-do-not-leak-1234"
+    proc = generate(tmp_path, server.url, "--out", out, "--limit", "30", "--n", "2", "--concurrency", "4",
+                    "--dataset-dir", tmp_path / "ds", GRAIL_RL_API_KEY=key)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert row_ids(out) == list(range(30)) and "30 rows written, 30 of 30" in proc.stdout
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert all(len(r["generations"]) == 2 and r["settings"]["n"] == 2 for r in records)
+    sent = hashlib.sha256(f"Bearer {key}".encode()).hexdigest()[:16]
+    assert {r["auth"] for r in server.requests()} == {sent}  # the key from the environment reached the server
+    everything = proc.stdout + proc.stderr + "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*")
+                                                     if p.is_file() and p != server.log)  # fmt: skip
+    assert key not in everything
+
+    from datasets import load_from_disk
+
+    saved = load_from_disk(str(tmp_path / "ds"))
+    assert saved["row_id"] == list(range(30)) and "gold_index" in saved.column_names
+    assert [len(g) for g in saved["generations"]] == [2] * 30
+    assert not [p for p in tmp_path.iterdir() if ".staging" in p.name]
+
+    again = generate(tmp_path, server.url, "--out", out, "--limit", "30", "--n", "2", "--dataset-dir", tmp_path / "ds")
+    assert_one_line_error(again, 2, "--dataset-dir")  # an existing folder is never replaced
+    done = generate(tmp_path, server.url, "--out", out, "--limit", "30", "--n", "2")
+    assert done.returncode == 0 and "nothing to generate: all 30 rows" in done.stdout
+    changed = generate(tmp_path, server.url, "--out", out, "--limit", "30", "--n", "3")
+    assert_one_line_error(changed, 2, "other settings (n 2 there, 3 now)")
+    assert row_ids(out) == list(range(30))
+
+
+@pytest.mark.parametrize(
+    ("fault", "options"),
+    [
+        (["--fault", "status", "--fault-count", "8", "--retry-after", "0.05"], []),  # 500s for a while
+        (["--fault", "status", "--status", "429", "--fault-count", "4"], []),  # rate limited
+        (["--fault", "slow", "--fault-count", "3", "--slow-delay", "2.5"], ["--timeout", "1"]),  # slower than the timeout
+        (["--fault", "truncate", "--fault-count", "3"], []),  # answers cut short
+        (["--fault", "hang-up", "--fault-count", "3"], []),  # connections dropped unanswered
+        (["--fault", "garbage", "--fault-count", "3"], []),  # a 200 that is not JSON
+    ],
+    ids=["500", "429", "slow", "truncate", "hang-up", "garbage"],
+)
+def test_a_misbehaving_server_loses_and_duplicates_nothing(tmp_path, double, fault, options):
+    server = double(*fault, "--fault-after", "1").start()  # the server check passes; rows meet the faults
+    out = tmp_path / "gen.jsonl"
+    proc = generate(tmp_path, server.url, "--out", out, "--limit", "12", "--concurrency", "3", *options)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert row_ids(out) == list(range(12))
+    faults = [r for r in server.requests() if r["fault"] != "none"]
+    assert faults, "the fault never happened"
+    assert len(server.requests()) == 12 + 1 + len(faults)  # each row once, the check, and one retry per fault
+
+
+def test_connections_refused_at_the_start_are_waited_for(tmp_path, double):
+    server = double()
+    out = tmp_path / "gen.jsonl"
+    run = subprocess.Popen(generate_args(tmp_path, server.url, "--out", out, "--limit", "8"), cwd=tmp_path,
+                           env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(1.5)  # the client is retrying refused connections by now
+    server.start()
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 0, stderr[-3000:]
+    assert row_ids(out) == list(range(8))
+
+
+def wait_for_lines(path: Path, n: int, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().count("\n") >= n:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {n} rows after {timeout} s")
+
+
+def test_a_server_killed_mid_run_stops_the_run_cleanly_and_the_rerun_completes_it(tmp_path, double):
+    server = double("--latency", "0.05").start()
+    out = tmp_path / "gen.jsonl"
+    args = ("--out", out, "--limit", "60", "--concurrency", "4", "--retries", "1")
+    run = subprocess.Popen(generate_args(tmp_path, server.url, *args), cwd=tmp_path, env=cli_env(),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    wait_for_lines(out, 10, run)
+    server.kill()
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 1, stderr[-3000:]
+    assert "rows are missing" in stderr and "stopped early: the server failed" in stderr and "rerun" in stderr
+    assert "Traceback" not in stderr
+    kept = row_ids(out)
+    assert 10 <= len(kept) < 60 and len(set(kept)) == len(kept)
+
+    server.start()
+    again = generate(tmp_path, server.url, *args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"resuming: {len(kept)} of 60 rows" in again.stderr
+    assert row_ids(out) == list(range(60))
+
+
+def test_a_server_restarted_within_the_retries_costs_no_row(tmp_path, double):
+    server = double("--latency", "0.05").start()
+    out = tmp_path / "gen.jsonl"
+    run = subprocess.Popen(generate_args(tmp_path, server.url, "--out", out, "--limit", "60", "--concurrency", "4",
+                                         "--retries", "8"), cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)  # fmt: skip
+    wait_for_lines(out, 10, run)
+    server.kill()
+    time.sleep(1.0)
+    server.start()
+    stdout, stderr = run.communicate(timeout=180)
+    assert run.returncode == 0, stderr[-3000:]
+    assert row_ids(out) == list(range(60))
+
+
+def test_generate_killed_mid_run_resumes_without_duplicates(tmp_path, double):
+    server = double("--latency", "0.05").start()
+    out = tmp_path / "gen.jsonl"
+    args = ("--out", out, "--limit", "40", "--concurrency", "2")
+    run = subprocess.Popen(generate_args(tmp_path, server.url, *args), cwd=tmp_path, env=cli_env(),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    wait_for_lines(out, 6, run)
+    os.kill(run.pid, signal.SIGKILL)
+    run.communicate()
+    again = generate(tmp_path, server.url, *args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert row_ids(out) == list(range(40))
+
+
+def test_a_row_the_server_refuses_is_left_for_the_rerun_and_the_others_are_written(tmp_path, double):
+    server = double("--refuse-containing", "synth-000002").start()  # the viewer of rows 5, 6 and 7
+    (tmp_path / "t.txt").write_text("Viewer {{ participant_id }} picks one of:\n{{ slate_titles }}")
+    out = tmp_path / "gen.jsonl"
+    args = ("--out", out, "--template", tmp_path / "t.txt", "--limit", "8", "--concurrency", "2")
+    proc = generate(tmp_path, server.url, *args)
+    assert_one_line_error(proc, 1, "maximum context length")
+    assert row_ids(out) == [0, 1, 2, 3, 4]  # only the refused viewer's rows are missing
+
+
+def test_bad_servers_and_a_busy_output_are_one_line_and_leave_no_file(tmp_path, double):
+    garbage = double("--fault", "garbage", "--fault-count", "1000").start()
+    out = tmp_path / "gen.jsonl"
+    proc = generate(tmp_path, garbage.url, "--out", out, "--limit", "4", "--retries", "1")
+    assert_one_line_error(proc, 2, "the answer is not JSON")
+    assert not out.exists()
+    down = generate(tmp_path, f"http://127.0.0.1:{free_port()}/v1", "--out", out, "--retries", "0")
+    assert_one_line_error(down, 2, "cannot reach http://127.0.0.1:")
+    assert not out.exists()
+
+    server = double().start()
+    wrong = generate(tmp_path, server.url, "--out", out, "--limit", "4", "--served-model", "nope")
+    assert_one_line_error(wrong, 2, "'nope'")
+
+    from grail_rl.serving.generate import lock_output
+
+    out.write_text("")
+    with lock_output(out):
+        busy = generate(tmp_path, server.url, "--out", out, "--limit", "4")
+    assert_one_line_error(busy, 2, "being written by another grail-rl generate")
+    assert out.read_text() == ""
+
+
+def test_a_served_evaluation_spanning_many_chunks_survives_500s(tmp_path, double):
+    """Several chunks (one event loop each) through one client, with 500s on the way: every row scored once."""
+    server = double("--fault", "status", "--fault-count", "3", "--fault-after", "5", "--retry-after", "0.05").start()
+    (tmp_path / "recipe.yaml").write_text(RECIPE.replace("n: 120", "n: 400").replace("max_eval_samples: 6", "max_eval_samples: 30"))
+    proc = subprocess.run([sys.executable, "-m", "grail_rl", "evaluate", str(tmp_path / "recipe.yaml"), "--endpoint",
+                           server.url, "--served-model", "double", "--concurrency", "2"], cwd=tmp_path, env=cli_env(),
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(next((tmp_path / "out/evaluations").glob("served-*/eval/eval-eval.json")).read_text())
+    assert report["complete"] and report["overall"]["n"] == 30
+    assert len(server.requests()) == 30 + 1 + 3

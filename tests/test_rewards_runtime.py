@@ -340,6 +340,8 @@ def test_diagnostics_log_per_reward_and_correlation_once_the_batch_is_complete(p
     completions = [GOOD, "<answer>2</answer>", "<answer>1</answer>", "nothing"]
     columns = {"issue": ["gun_control", "gun_control", "minimum_wage", "minimum_wage"]}
     _, first = trl_call(funcs[0], completions, **columns)
+    seconds = first.pop("rewards/accuracy/seconds")  # the reward's wall time on the batch: its latency
+    assert 0 < seconds < 60
     assert first == {
         "rewards/accuracy/parsed_rate": 0.75,
         "rewards/accuracy/video_accuracy/gun_control": 1.0,

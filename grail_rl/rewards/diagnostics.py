@@ -1,7 +1,8 @@
 """Per-batch reward diagnostics, logged through TRL's ``log_metric`` callback.
 
 Every wrapped reward reports its values here after each call. For each reward this logs
-``rewards/<name>/abstain_rate`` (TRL already logs ``rewards/<name>/mean`` and ``/std`` itself), the signal
+``rewards/<name>/abstain_rate`` and ``rewards/<name>/seconds`` (the reward's wall time on the batch: its
+latency; TRL already logs ``rewards/<name>/mean`` and ``/std`` itself), the signal
 statistics ``rewards/<name>/p10``, ``/median``, ``/p90`` and ``/constant_groups`` (the share of prompt groups
 in which every completion got the same score, abstentions included: GRPO gets no advantage from those) and,
 for rewards run with ``on_fault: abstain``, ``rewards/<name>/faulty_rows``. The same signal statistics are
@@ -75,9 +76,11 @@ class RewardDiagnostics:
         step: int | None = None,
         prompts: Sequence[Any] | None = None,
         floats: bool = False,
+        seconds: float | None = None,
     ) -> None:
         """Record ``values`` from reward ``name`` for the batch ``completions`` and log what is due. ``prompts``
-        (one per completion) mark the prompt groups: the consecutive completions of one prompt."""
+        (one per completion) mark the prompt groups: the consecutive completions of one prompt; ``seconds``:
+        how long the reward took on the batch (its latency)."""
         import numpy as np
 
         # TRL hands the same completions list to every reward of a batch: its identity marks the batch.
@@ -102,6 +105,8 @@ class RewardDiagnostics:
         self._count_silence(name, metrics[f"rewards/{name}/constant_groups"], step)
         if faulty_rows is not None:
             metrics[f"rewards/{name}/faulty_rows"] = float(faulty_rows)
+        if seconds is not None:
+            metrics[f"rewards/{name}/seconds"] = float(seconds)
         if len(self._batch) == len(self.names) and set(self._batch) == set(self.names):
             metrics.update(correlations(self._batch, self.names))
             total = weighted_total(self._arrays, self.names, self.weights)

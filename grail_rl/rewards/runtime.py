@@ -18,6 +18,7 @@ import copy
 import inspect
 import logging
 import math
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -101,8 +102,10 @@ class GuardedReward:
         return super().__new__(cls)
 
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+        started = time.perf_counter()
         own_completions, own = self._private(completions, kwargs)
-        return self._finish(completions, kwargs, *self._run(own_completions, own, len(completions)))
+        outcome = self._run(own_completions, own, len(completions))
+        return self._finish(completions, kwargs, *outcome, seconds=time.perf_counter() - started)
 
     def _private(self, completions: Sequence[Any], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         """The plugin's own copies of its arguments: one that edits the completions (or a column) in place
@@ -124,8 +127,11 @@ class GuardedReward:
         values: list[Any],
         fault: Fault | None,
         cause: BaseException | None,
+        *,
+        seconds: float | None = None,
     ) -> list[float | None]:
-        """Handle a fault (stop or abstain), convert the values and report them to the diagnostics."""
+        """Handle a fault (stop or abstain), convert the values and report them to the diagnostics (with the
+        call's wall time, ``seconds``)."""
         n = len(completions)
         faulty = 0
         if fault is not None:
@@ -151,6 +157,7 @@ class GuardedReward:
                 step=getattr(kwargs.get("trainer_state"), "global_step", None),
                 prompts=kwargs.get("prompts"),
                 floats=floats,
+                seconds=seconds,
             )
         return result
 
@@ -238,9 +245,10 @@ class AsyncGuardedReward(GuardedReward):
     on its event loop, so rewards that wait on I/O (a judge server, a database) wait together."""
 
     async def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list[float | None]:  # type: ignore[override]
+        started = time.perf_counter()
         own_completions, own = self._private(completions, kwargs)
         outcome = await self._run_async(own_completions, own, len(completions))
-        return self._finish(completions, kwargs, *outcome)
+        return self._finish(completions, kwargs, *outcome, seconds=time.perf_counter() - started)
 
     async def _run_async(
         self, completions: Sequence[Any], kwargs: dict[str, Any], n: int

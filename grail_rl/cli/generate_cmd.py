@@ -47,9 +47,8 @@ def generate(ctx: click.Context, recipe: str, sets: tuple[str, ...], endpoint: s
         GenerationStopped,
         lock_output,
         read_done,
-        render_template,
-        template_fields,
     )
+    from grail_rl.serving.templates import render_template, template_fields
 
     if not endpoint.startswith(("http://", "https://")):
         raise GrailError(f"--endpoint {endpoint!r}: give an http:// or https:// URL, e.g. http://127.0.0.1:8000/v1")

@@ -31,8 +31,6 @@ from grail_rl.data.sources import appended_lines
 from grail_rl.errors import GrailError
 from grail_rl.serving.client import ServingError, as_messages
 
-PLACEHOLDER_PATTERN = r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}"
-
 
 class GenerationStopped(GrailError):
     """Rows are missing after a run (the server failed); what was written is kept and a rerun resumes."""
@@ -57,25 +55,6 @@ class GenerationTally:
     written: int = 0
     failed: dict[int, str] = field(default_factory=dict)
     stopped: str | None = None
-
-
-def template_fields(template: str) -> list[str]:
-    import re
-
-    return list(dict.fromkeys(re.findall(PLACEHOLDER_PATTERN, template)))
-
-
-def render_template(template: str, row: dict[str, Any]) -> str:
-    """The template with every ``{{ field }}`` replaced by the row's value (lists joined by newlines)."""
-    import re
-
-    def value(match: re.Match[str]) -> str:
-        item = row[match[1]]
-        if isinstance(item, list | tuple):
-            return "\n".join(str(v) for v in item)
-        return "" if item is None else str(item)
-
-    return re.sub(PLACEHOLDER_PATTERN, value, template)
 
 
 def lock_output(path: Path) -> IO[str]:

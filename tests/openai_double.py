@@ -13,7 +13,7 @@ last user message as the reply ("echo"), or relays the request to a real server 
 
 ``--refuse-containing TEXT`` answers 400 (a prompt too long) to any request whose messages hold TEXT, every
 time. Every completion request is logged as one JSON line to ``--log`` (its number, the fault it met, hashes
-of the messages and of the Authorization header), so tests count what reached the server. ``--latency`` delays every answer (a hosted model's
+of the messages and of the Authorization header, how many requests were in flight), so tests count what reached the server. ``--latency`` delays every answer (a hosted model's
 round trip, for the concurrency benchmark). Only ``--model`` is served; another name gets the 404 a real
 server gives.
 """
@@ -41,15 +41,21 @@ class Double(ThreadingHTTPServer):
         super().__init__(address, Handler)
         self.options = options
         self.count = 0
+        self.inflight = 0  # completion requests being answered right now
         self.lock = threading.Lock()
 
-    def next_request(self) -> tuple[int, str]:
+    def next_request(self) -> tuple[int, str, int]:
         with self.lock:
             self.count += 1
-            n = self.count
+            self.inflight += 1
+            n, inflight = self.count, self.inflight
         first = self.options.fault_after
         fault = self.options.fault if first < n <= first + self.options.fault_count else "none"
-        return n, fault
+        return n, fault, inflight
+
+    def done(self) -> None:
+        with self.lock:
+            self.inflight -= 1
 
     def log(self, record: dict) -> None:
         if self.options.log:
@@ -89,10 +95,18 @@ class Handler(BaseHTTPRequestHandler):
         if options.refuse_containing and options.refuse_containing in json.dumps(request.get("messages")):
             self._json(400, {"error": {"message": "This model's maximum context length is 8 tokens."}})
             return
-        n, fault = self.server.next_request()
+        n, fault, inflight = self.server.next_request()
+        try:
+            self._complete(request, body, n, fault, inflight)
+        finally:
+            self.server.done()
+
+    def _complete(self, request: dict, body: bytes, n: int, fault: str, inflight: int) -> None:
+        options = self.server.options
         digest = hashlib.sha256(json.dumps(request.get("messages"), sort_keys=True).encode()).hexdigest()[:16]
         auth = hashlib.sha256((self.headers.get("Authorization") or "").encode()).hexdigest()[:16]
-        self.server.log({"n": n, "fault": fault, "messages": digest, "auth": auth, "time": time.time()})
+        self.server.log({"n": n, "fault": fault, "messages": digest, "auth": auth, "inflight": inflight,
+                         "time": time.time()})  # fmt: skip
         if fault == "status":
             headers = {"Retry-After": str(options.retry_after)} if options.retry_after is not None else {}
             self._json(options.status, {"error": {"message": f"injected failure {n}"}}, headers)

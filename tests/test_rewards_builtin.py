@@ -36,8 +36,14 @@ def test_builtins_register_through_the_entry_point_hook() -> None:
 
 
 @pytest.mark.parametrize("cls", BUILTIN_REWARDS, ids=lambda c: c.name)
-def test_builtin_rewards_honour_the_reward_contract(cls) -> None:
-    check_reward_contract(cls())
+def test_builtin_rewards_honour_the_reward_contract(cls, tmp_path) -> None:
+    if cls.name != "llm_judge":
+        check_reward_contract(cls())
+        return
+    from tests.test_llm_judge import served_judge
+
+    with served_judge(tmp_path) as judge:  # a real server on 127.0.0.1 for the judge
+        check_reward_contract(judge)
 
 
 @pytest.mark.parametrize("cls", BUILTIN_REWARDS, ids=lambda c: c.name)
@@ -215,6 +221,7 @@ def test_repetition_penalty() -> None:
 
 @pytest.mark.parametrize("cls", BUILTIN_REWARDS, ids=lambda c: c.name)
 def test_rewards_are_named_for_trl(cls) -> None:
-    reward = cls()
+    needed = {"endpoint": "http://127.0.0.1:9/v1", "model": "m"} if cls.name == "llm_judge" else {}
+    reward = cls(cls.Config(**needed))
     assert reward.__name__ == cls.name
     assert cls.summary()

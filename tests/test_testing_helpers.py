@@ -64,7 +64,9 @@ def test_a_good_reward_passes():
     check_reward_contract(good)
 
 
-@pytest.mark.parametrize("name", sorted(load_plugins(distributions={"grail-rl"}, blocked=()).rewards.names()))
+# llm_judge needs a server: tests/test_rewards_builtin.py checks its contract against a real one.
+@pytest.mark.parametrize("name", sorted(set(load_plugins(distributions={"grail-rl"}, blocked=()).rewards.names())
+                                        - {"llm_judge"}))  # fmt: skip
 def test_every_builtin_reward_honours_the_contract(name):
     spec = load_plugins(distributions={"grail-rl"}, blocked=()).rewards.get(name)
     check_reward_contract(spec.build())

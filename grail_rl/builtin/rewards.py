@@ -14,6 +14,7 @@ from grail_rl.rewards.accuracy import AccuracyReward
 from grail_rl.rewards.diversity import ChoiceDiversityReward
 from grail_rl.rewards.format import FormatReward
 from grail_rl.rewards.length import CosineLengthReward
+from grail_rl.rewards.llm_judge import LlmJudgeReward
 from grail_rl.rewards.overlong import SoftOverlongReward
 from grail_rl.rewards.repetition import RepetitionReward
 from grail_rl.rewards.tag_count import TagCountReward
@@ -27,6 +28,7 @@ BUILTIN_REWARDS: tuple[type, ...] = (
     RepetitionReward,
     GailReward,
     ChoiceDiversityReward,
+    LlmJudgeReward,
 )
 
 

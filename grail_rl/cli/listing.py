@@ -41,6 +41,8 @@ def _options_text(spec: PluginSpec) -> str:
     parts = []
     for field in spec.config_fields():
         default = "required" if field["required"] else json.dumps(to_jsonable_python(field["default"], fallback=str))
+        if len(default) > 60:  # a long default (a rubric, a prompt) is shown by its start; --json has it whole
+            default = default[:57] + "..."
         parts.append(f"{field['name']}={default}")
     return "\n".join(parts) or "-"
 

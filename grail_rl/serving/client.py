@@ -122,6 +122,7 @@ class ServedModel:
     async def chat(self, messages: Sequence[dict[str, Any]], *, max_tokens: int, temperature: float = 0.0) -> str:
         """The assistant's reply to ``messages`` (one completion); a :class:`ServingError` after the retries."""
         client, semaphore = self._bind()
+        messages = [_sendable(m) for m in messages]
         async with semaphore:
             started = time.perf_counter()
             try:
@@ -143,6 +144,8 @@ class ServedModel:
                 response = await client.chat.completions.create(
                     model=self.endpoint.model, messages=list(messages), max_tokens=max_tokens, temperature=temperature
                 )
+            except UnicodeError as exc:
+                raise ServingError(f"{where}: the request cannot be encoded ({_short(exc)})", kind="refused") from None
             except ValueError as exc:  # a 200 whose body is not JSON: retried like a 5xx
                 self.stats.failed_attempts += 1
                 if attempt < tries:
@@ -195,6 +198,18 @@ class ServedModel:
         URL or an unknown model stops here, before any row."""
         probe = ServedModel(self.endpoint, timeout=min(self.timeout, 30.0))
         asyncio.run(probe.chat([{"role": "user", "content": "ping"}], max_tokens=1))
+
+
+def _sendable(message: Any) -> Any:
+    """The message with text that UTF-8 can carry: a lone surrogate (a model can write one) becomes U+FFFD
+    instead of failing the request's encoding."""
+    content = message.get("content") if isinstance(message, dict) else None
+    if isinstance(content, str):
+        try:
+            content.encode("utf-8")
+        except UnicodeEncodeError:
+            return {**message, "content": content.encode("utf-8", "surrogatepass").decode("utf-8", "replace")}
+    return message
 
 
 def as_messages(prompt: Any) -> list[dict[str, Any]]:

@@ -37,10 +37,8 @@ def generate(ctx: click.Context, recipe: str, sets: tuple[str, ...], endpoint: s
              dataset_dir: Path | None, split: str, template: Path | None, n: int, temperature: float, max_tokens: int,
              concurrency: int, timeout: float, retries: int, limit: int | None) -> None:  # fmt: skip
     """Generate from a served model over RECIPE's rows into a JSONL, resumably."""
-    from grail_rl.data.dataset import build_split
     from grail_rl.evaluation.predictions import full_prompt_hash
-    from grail_rl.files import check_readable_path, read_text_limited
-    from grail_rl.recipe.loader import load_recipe
+    from grail_rl.files import check_readable_path
     from grail_rl.serving.client import Endpoint, ServedModel
     from grail_rl.serving.generate import (
         GenerationSettings,
@@ -48,7 +46,7 @@ def generate(ctx: click.Context, recipe: str, sets: tuple[str, ...], endpoint: s
         lock_output,
         read_done,
     )
-    from grail_rl.serving.templates import render_template, template_fields
+    from grail_rl.serving.rows import generation_rows
 
     if not endpoint.startswith(("http://", "https://")):
         raise GrailError(f"--endpoint {endpoint!r}: give an http:// or https:// URL, e.g. http://127.0.0.1:8000/v1")
@@ -56,20 +54,8 @@ def generate(ctx: click.Context, recipe: str, sets: tuple[str, ...], endpoint: s
         check_readable_path(out, "--out")
     if dataset_dir is not None and (dataset_dir.exists() or dataset_dir.is_symlink()):
         raise GrailError(f"--dataset-dir {dataset_dir} exists; nothing is replaced: choose a new folder")
-    text = read_text_limited(template, "--template") if template is not None else None
-    loaded = load_recipe(recipe, sets=list(sets), trainer_args=list(ctx.args))
-    dataset, _ = build_split(loaded.recipe, loaded.plugins, split, limit=None)
-    if limit is not None:
-        dataset = dataset.select(range(min(limit, len(dataset))))
-    if len(dataset) == 0:
-        raise GrailError(f"{recipe}: the {split} split has no usable rows")
-    if text is not None:
-        missing = [f for f in template_fields(text) if f not in dataset.column_names]
-        if missing:
-            raise GrailError(f"--template {template}: the rows have no field '{missing[0]}'; fields: {', '.join(dataset.column_names)}")
-        prompts = [render_template(text, dict(row)) for row in dataset]
-    else:
-        prompts = list(dataset["prompt"])
+    rows = generation_rows(recipe, split=split, template=template, limit=limit, sets=sets, trainer_args=ctx.args)
+    dataset, prompts = rows.dataset, rows.prompts
     hashes = [full_prompt_hash(p) for p in prompts]
     settings = GenerationSettings(model=served_model, n=n, temperature=temperature, max_tokens=max_tokens)
 
@@ -106,7 +92,7 @@ def generate(ctx: click.Context, recipe: str, sets: tuple[str, ...], endpoint: s
     if dataset_dir is not None:
         from grail_rl.serving.generate import save_dataset
 
-        save_dataset(out, dataset, prompts if text is not None else None, dataset_dir)
+        save_dataset(out, dataset, prompts if rows.templated else None, dataset_dir)
         click.echo(f"saved {len(prompts):,} rows as a datasets folder: {dataset_dir}")
 
 

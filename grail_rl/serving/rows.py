@@ -1,0 +1,52 @@
+"""The rows and prompts a generation runs over: a recipe's split (train or eval), optionally cut to its first
+rows, with each row's prompt either the recipe's (the chat messages training uses) or a ``{{ field }}`` template
+filled from the row. Shared by ``grail-rl generate`` and the distilabel pipeline builder; a template naming a
+field the rows lack is refused here, before any request."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grail_rl.errors import GrailError
+
+
+@dataclass
+class GenerationRows:
+    """The split's rows (a ``datasets.Dataset``) and the prompt sent for each, in row order."""
+
+    dataset: Any
+    prompts: list[Any]
+    templated: bool  # True when the prompts come from a template rather than the recipe
+
+
+def generation_rows(
+    recipe: str | Path,
+    *,
+    split: str = "train",
+    template: Path | None = None,
+    limit: int | None = None,
+    sets: Sequence[str] = (),
+    trainer_args: Sequence[str] = (),
+) -> GenerationRows:
+    from grail_rl.data.dataset import build_split
+    from grail_rl.files import read_text_limited
+    from grail_rl.recipe.loader import load_recipe
+    from grail_rl.serving.templates import render_template, template_fields
+
+    text = read_text_limited(template, "--template") if template is not None else None
+    loaded = load_recipe(str(recipe), sets=list(sets), trainer_args=list(trainer_args))
+    dataset, _ = build_split(loaded.recipe, loaded.plugins, split, limit=None)
+    if limit is not None:
+        dataset = dataset.select(range(min(limit, len(dataset))))
+    if len(dataset) == 0:
+        raise GrailError(f"{recipe}: the {split} split has no usable rows")
+    if text is None:
+        return GenerationRows(dataset, list(dataset["prompt"]), templated=False)
+    missing = [f for f in template_fields(text) if f not in dataset.column_names]
+    if missing:
+        raise GrailError(f"--template {template}: the rows have no field '{missing[0]}'; fields: "
+                         f"{', '.join(dataset.column_names)}")  # fmt: skip
+    return GenerationRows(dataset, [render_template(text, dict(row)) for row in dataset], templated=True)

@@ -165,7 +165,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def completion(request: dict, model: str) -> dict:
-    """A chat completion whose reply is the tail of the last user message (so tests know what to expect)."""
+    """A chat completion whose reply is the tail of the last user message (so tests know what to expect), as
+    many choices as the request's ``n``."""
     messages = request.get("messages") or []
     last = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), "") or ""
     if isinstance(last, list):  # content parts
@@ -173,7 +174,8 @@ def completion(request: dict, model: str) -> dict:
     reply = last[-200:]
     return {
         "id": "chatcmpl-double", "object": "chat.completion", "created": int(time.time()), "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
+        "choices": [{"index": i, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}
+                    for i in range(max(1, int(request.get("n") or 1)))],
         "usage": {"prompt_tokens": len(last.split()), "completion_tokens": len(reply.split()),
                   "total_tokens": len(last.split()) + len(reply.split())},
     }  # fmt: skip

@@ -80,13 +80,15 @@ def test_a_served_model_is_evaluated_like_a_local_one_and_bad_names_are_one_line
 
 def test_an_unreachable_server_and_bad_options_are_one_line(tmp_path):
     (tmp_path / "recipe.yaml").write_text(RECIPE)
-    down = evaluate(tmp_path, "--endpoint", f"http://127.0.0.1:{free_port()}/v1", "--served-model", "m")
+    down = evaluate(tmp_path, "--endpoint", f"http://127.0.0.1:{free_port()}/v1", "--served-model", "m", "--retries", "0")
     assert down.returncode == 2 and "cannot reach http://127.0.0.1:" in down.stderr and "Traceback" not in down.stderr
     for args, message in [
         (["--endpoint", "http://x/v1"], "--endpoint and --served-model go together"),
         (["--endpoint", "localhost:8000", "--served-model", "m"], "give an http:// or https:// URL"),
         (["--endpoint", "http://x/v1", "--served-model", "m", "--base"], "it takes no --model, --base"),
         (["--endpoint", "http://x/v1", "--served-model", "m", "--mode", "choice-logprob"], "do not apply"),
+        (["--concurrency", "4"], "apply to a served model"),
+        (["--base", "--retries", "2"], "apply to a served model"),
     ]:
         proc = evaluate(tmp_path, *args)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr

@@ -269,3 +269,32 @@ def test_a_served_evaluation_spanning_many_chunks_survives_500s(tmp_path, double
     report = json.loads(next((tmp_path / "out/evaluations").glob("served-*/eval/eval-eval.json")).read_text())
     assert report["complete"] and report["overall"]["n"] == 30
     assert len(server.requests()) == 30 + 1 + 3
+
+
+def test_a_served_evaluation_stopped_by_a_dead_server_resumes_where_it_stopped(tmp_path, double):
+    server = double("--latency", "0.05").start()
+    (tmp_path / "recipe.yaml").write_text(RECIPE.replace("n: 120", "n: 600").replace("max_eval_samples: 6", "max_eval_samples: 60"))
+    command = [sys.executable, "-m", "grail_rl", "evaluate", str(tmp_path / "recipe.yaml"), "--endpoint", server.url,
+               "--served-model", "double", "--concurrency", "2"]  # fmt: skip
+    run = subprocess.Popen([*command, "--retries", "1"], cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        logs = list((tmp_path / "out/evaluations").glob("served-*/eval/*.progress-*.jsonl"))
+        if logs and logs[0].read_text().count("\n") >= 17:  # a header and two chunks of eight rows
+            break
+        assert run.poll() is None, run.communicate()
+        time.sleep(0.05)
+    server.kill()
+    stdout, stderr = run.communicate(timeout=180)
+    assert run.returncode == 2 and "cannot reach" in stderr and "Traceback" not in stderr, stderr[-2000:]
+    scored = logs[0].read_text().count("\n") - 1
+    assert 16 <= scored < 60
+
+    server.start()
+    before = len(server.requests())
+    again = subprocess.run(command, cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    report = json.loads(next((tmp_path / "out/evaluations").glob("served-*/eval/eval-eval.json")).read_text())
+    assert report["complete"] and report["overall"]["n"] == 60
+    assert len(server.requests()) - before == 1 + 60 - scored  # the check, then only the rows not scored yet

@@ -108,8 +108,10 @@ from grail_rl.files import ensure_writable_folder
               "instead of a local one; give --served-model too. The API key comes from $GRAIL_RL_API_KEY or "
               "$OPENAI_API_KEY.")  # fmt: skip
 @click.option("--served-model", default=None, metavar="NAME", help="The model name the server knows (with --endpoint).")
-@click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True,
-              help="Requests in flight at once (with --endpoint).")  # fmt: skip
+@click.option("--concurrency", type=click.IntRange(1, 256), default=None,
+              help="Requests in flight at once (with --endpoint)  [default: 8]")  # fmt: skip
+@click.option("--retries", type=click.IntRange(0, 20), default=None,
+              help="Retries per request: refused connections, timeouts, 429, 5xx (with --endpoint)  [default: 5]")  # fmt: skip
 @click.option(
     "--backend",
     type=click.Choice(BACKENDS),
@@ -137,7 +139,8 @@ def evaluate(
     baselines: tuple[str, ...],
     endpoint: str | None,
     served_model: str | None,
-    concurrency: int,
+    concurrency: int | None,
+    retries: int | None,
     backend: str,
     overwrite: bool,
 ) -> None:
@@ -152,7 +155,7 @@ def evaluate(
     # With --data the sample limit belongs to each file's set (the recipe itself may have no eval split).
     overrides = [*sets, *limit]
     names = check_baselines(baselines, model_path=model_path, base=base, predictions=predictions, mode=mode, backend=backend)
-    served = check_served(endpoint, served_model, concurrency, model_path=model_path, base=base, predictions=predictions,
+    served = check_served(endpoint, served_model, concurrency, retries, model_path=model_path, base=base, predictions=predictions,
                           baselines=baselines, mode=mode, backend=backend)  # fmt: skip
     if predictions and (model_path is not None or base):
         raise GrailError("--predictions re-scores stored outputs: it takes no --model or --base")
@@ -208,10 +211,13 @@ def evaluate(
     print_reports(reports, choice.eval_dir)
 
 
-def check_served(endpoint: str | None, model: str | None, concurrency: int, **others: object) -> object:
+def check_served(endpoint: str | None, model: str | None, concurrency: int | None, retries: int | None,
+                 **others: object) -> object:  # fmt: skip
     """The served model the options name (an :class:`~grail_rl.serving.client.Endpoint`), or None; it replaces
     a local model, so it takes no model option of its own kind."""
     if endpoint is None and model is None:
+        if concurrency is not None or retries is not None:
+            raise GrailError("--concurrency and --retries apply to a served model: give --endpoint and --served-model")
         return None
     if endpoint is None or model is None:
         raise GrailError("--endpoint and --served-model go together: the server's URL and the model name it knows")
@@ -223,7 +229,8 @@ def check_served(endpoint: str | None, model: str | None, concurrency: int, **ot
         raise GrailError("--endpoint generates through the server: --mode choice-logprob and --backend do not apply")
     from grail_rl.serving.client import Endpoint
 
-    return Endpoint(endpoint.rstrip("/"), model, concurrency=concurrency)
+    return Endpoint(endpoint.rstrip("/"), model, concurrency=8 if concurrency is None else concurrency,
+                    max_retries=5 if retries is None else retries)  # fmt: skip
 
 
 _HELD: list = []  # the evaluation folders this process holds, until it ends

@@ -298,3 +298,21 @@ def test_a_served_evaluation_stopped_by_a_dead_server_resumes_where_it_stopped(t
     report = json.loads(next((tmp_path / "out/evaluations").glob("served-*/eval/eval-eval.json")).read_text())
     assert report["complete"] and report["overall"]["n"] == 60
     assert len(server.requests()) - before == 1 + 60 - scored  # the check, then only the rows not scored yet
+
+
+def test_generate_over_a_data_file_with_the_recipes_prompt_sections(tmp_path, double):
+    from grail_rl.data.synth import generate as synthesize
+
+    synthesize(200, 5, tmp_path / "other")
+    rows = (tmp_path / "other/train.jsonl").read_text().count("\n")
+    server = double().start()
+    out = tmp_path / "gen.jsonl"
+    proc = generate(tmp_path, server.url, "--out", out, "--data", tmp_path / "other/train.jsonl", "--concurrency", "8")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert row_ids(out) == list(range(rows))  # every row of the file, not the recipe's own split
+    both = generate(tmp_path, server.url, "--out", tmp_path / "x.jsonl", "--data", tmp_path / "other/train.jsonl",
+                    "--split", "eval")  # fmt: skip
+    assert_one_line_error(both, 2, "--data and --split exclude each other")
+    missing = generate(tmp_path, server.url, "--out", tmp_path / "x.jsonl", "--data", tmp_path / "nope.jsonl")
+    assert_one_line_error(missing, 2, "nope.jsonl: no such file")
+    assert not (tmp_path / "x.jsonl").exists()

@@ -20,7 +20,9 @@ from grail_rl.errors import GrailError
               help="The JSONL to write (appended; a rerun resumes where it stopped).")  # fmt: skip
 @click.option("--dataset-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also save every row, with the split's columns, as a `datasets` folder once all rows are done.")  # fmt: skip
-@click.option("--split", type=click.Choice(["train", "eval"]), default="train", show_default=True)
+@click.option("--split", type=click.Choice(["train", "eval"]), default=None, help="The recipe's split  [default: train]")
+@click.option("--data", "data", type=click.Path(path_type=Path), default=None,
+              help="Generate over this data file instead (any source format; the recipe's schema and prompt sections).")  # fmt: skip
 @click.option("--template", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A text file with {{ field }} placeholders filled from each row [default: the recipe's prompt].")  # fmt: skip
 @click.option("--n", "n", type=click.IntRange(1, 64), default=1, show_default=True, help="Generations per row.")
@@ -34,7 +36,7 @@ from grail_rl.errors import GrailError
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N rows.")
 @click.pass_context
 def generate(ctx: click.Context, recipe: str, sets: tuple[str, ...], endpoint: str, served_model: str, out: Path,
-             dataset_dir: Path | None, split: str, template: Path | None, n: int, temperature: float, max_tokens: int,
+             dataset_dir: Path | None, split: str | None, data: Path | None, template: Path | None, n: int, temperature: float, max_tokens: int,
              concurrency: int, timeout: float, retries: int, limit: int | None) -> None:  # fmt: skip
     """Generate from a served model over RECIPE's rows into a JSONL, resumably."""
     from grail_rl.evaluation.predictions import full_prompt_hash
@@ -54,7 +56,10 @@ def generate(ctx: click.Context, recipe: str, sets: tuple[str, ...], endpoint: s
         check_readable_path(out, "--out")
     if dataset_dir is not None and (dataset_dir.exists() or dataset_dir.is_symlink()):
         raise GrailError(f"--dataset-dir {dataset_dir} exists; nothing is replaced: choose a new folder")
-    rows = generation_rows(recipe, split=split, template=template, limit=limit, sets=sets, trainer_args=ctx.args)
+    if data is not None and split is not None:
+        raise GrailError("--data and --split exclude each other: --data generates over every row of the file")
+    rows = generation_rows(recipe, split=split or "train", data=data, template=template, limit=limit, sets=sets,
+                           trainer_args=ctx.args)  # fmt: skip
     dataset, prompts = rows.dataset, rows.prompts
     hashes = [full_prompt_hash(p) for p in prompts]
     settings = GenerationSettings(model=served_model, n=n, temperature=temperature, max_tokens=max_tokens)

@@ -174,6 +174,7 @@ def wait_for_lines(path: Path, n: int, proc: subprocess.Popen[str], timeout: flo
     raise AssertionError(f"fewer than {n} rows after {timeout} s")
 
 
+@pytest.mark.slow
 def test_a_server_killed_mid_run_stops_the_run_cleanly_and_the_rerun_completes_it(tmp_path, double):
     server = double("--latency", "0.05").start()
     out = tmp_path / "gen.jsonl"
@@ -196,6 +197,7 @@ def test_a_server_killed_mid_run_stops_the_run_cleanly_and_the_rerun_completes_i
     assert row_ids(out) == list(range(60))
 
 
+@pytest.mark.slow
 def test_a_server_restarted_within_the_retries_costs_no_row(tmp_path, double):
     server = double("--latency", "0.05").start()
     out = tmp_path / "gen.jsonl"
@@ -211,6 +213,7 @@ def test_a_server_restarted_within_the_retries_costs_no_row(tmp_path, double):
     assert row_ids(out) == list(range(60))
 
 
+@pytest.mark.slow
 def test_generate_killed_mid_run_resumes_without_duplicates(tmp_path, double):
     server = double("--latency", "0.05").start()
     out = tmp_path / "gen.jsonl"
@@ -271,6 +274,7 @@ def test_a_served_evaluation_spanning_many_chunks_survives_500s(tmp_path, double
     assert len(server.requests()) == 30 + 1 + 3
 
 
+@pytest.mark.slow
 def test_a_served_evaluation_stopped_by_a_dead_server_resumes_where_it_stopped(tmp_path, double):
     server = double("--latency", "0.05").start()
     (tmp_path / "recipe.yaml").write_text(RECIPE.replace("n: 120", "n: 600").replace("max_eval_samples: 6", "max_eval_samples: 60"))

@@ -9,7 +9,9 @@ last user message as the reply ("echo"), or relays the request to a real server 
 - ``slow``: wait ``--slow-delay`` seconds before answering (longer than the client's timeout);
 - ``garbage``: a 200 whose body is not JSON;
 - ``truncate``: a 200 that promises more bytes than it sends, then closes the connection;
-- ``hang-up``: close the connection without answering.
+- ``hang-up``: close the connection without answering;
+- ``drip``: a well-formed answer sent one byte every ``--slow-delay`` seconds (each wait shorter than a timeout);
+- ``null``: a completion whose content is null (a content filter's answer).
 
 ``--refuse-containing TEXT`` answers 400 (a prompt too long) to any request whose messages hold TEXT, every
 time. Every completion request is logged as one JSON line to ``--log`` (its number, the fault it met, hashes
@@ -29,7 +31,7 @@ import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-FAULTS = ("none", "status", "slow", "garbage", "truncate", "hang-up")
+FAULTS = ("none", "status", "slow", "garbage", "truncate", "hang-up", "drip", "null")
 
 
 class Double(ThreadingHTTPServer):
@@ -116,6 +118,26 @@ class Handler(BaseHTTPRequestHandler):
         if fault == "hang-up":
             self.close_connection = True
             self.connection.close()
+            return
+        if fault == "drip":
+            payload = json.dumps(completion(request, options.model)).encode()
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                for byte in payload:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(options.slow_delay)
+            except OSError:
+                self.close_connection = True
+            return
+        if fault == "null":
+            answer = completion(request, options.model)
+            answer["choices"][0]["message"]["content"] = None
+            answer["choices"][0]["finish_reason"] = "content_filter"
+            self._json(200, answer)
             return
         if fault == "garbage":
             self._raw(200, b"<html>502 Bad Gateway</html> this is not JSON", "application/json")

@@ -191,3 +191,26 @@ def test_training_uses_the_judge_and_goes_on_through_an_outage(tmp_path, tiny_mo
     write_recipe(tmp_path, tiny_model, rewards=rewards, trainer={"max_steps": 2}, output={"dir": str(tmp_path / "out3")})
     proc = run_cli("train", str(tmp_path / "recipe.yaml"), cwd=tmp_path)
     assert proc.returncode == 2 and "cannot reach" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_setup_checks_the_server_even_inside_a_running_event_loop(double):
+    server = double().start()
+    reward = judge(server)
+
+    async def in_a_notebook() -> None:
+        reward.setup(None)  # a running loop here, as in Jupyter or TRL's reward loop
+
+    asyncio.run(in_a_notebook())
+    assert len(server.requests()) == 1
+    server.kill()
+    with pytest.raises(Exception, match="cannot reach"):
+        judge(server, max_retries=0).setup(None)
+
+
+def test_an_unscored_reply_is_asked_again_when_sampling_could_change_it(double):
+    server = double().start()
+    greedy, sampled = judge(server), judge(server, temperature=0.7)
+    for reward in (greedy, sampled):
+        call(reward, ["no score here"])
+        call(reward, ["no score here"])
+    assert len(server.requests()) == 3  # greedy asked once (cached), sampled twice

@@ -320,3 +320,95 @@ def test_generate_over_a_data_file_with_the_recipes_prompt_sections(tmp_path, do
     missing = generate(tmp_path, server.url, "--out", tmp_path / "x.jsonl", "--data", tmp_path / "nope.jsonl")
     assert_one_line_error(missing, 2, "nope.jsonl: no such file")
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_a_file_that_is_not_generates_output_is_refused_untouched(tmp_path, double):
+    server = double().start()
+    for name, content in [("notes.txt", b"my notes, no newline"), ("results.json", b'{"accuracy": 0.5}'),
+                          ("blob.bin", bytes(range(256)) * 12), ("partial.jsonl", b'{"row_id": 0, "prompt_hash": "x"}\n{"ok"')]:  # fmt: skip
+        path = tmp_path / name
+        path.write_bytes(content)
+        proc = generate(tmp_path, server.url, "--out", path, "--limit", "3")
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert path.read_bytes() == content, name  # not one byte cut
+    assert len(server.requests()) == 0
+
+
+def test_records_that_were_edited_and_a_smaller_limit_are_named(tmp_path, double):
+    server = double().start()
+    out = tmp_path / "gen.jsonl"
+    assert generate(tmp_path, server.url, "--out", out, "--limit", "4").returncode == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert all(r["finish_reasons"] == ["stop"] for r in records)
+    smaller = generate(tmp_path, server.url, "--out", out, "--limit", "2")
+    assert_one_line_error(smaller, 2, "beyond the 2 rows of this run (a smaller --limit?)")
+    records[1]["generations"] = None
+    out.write_text("".join(json.dumps(r) + "\n" for r in records))
+    edited = generate(tmp_path, server.url, "--out", out, "--limit", "4")
+    assert_one_line_error(edited, 2, "line 2 does not hold 1 generations")
+
+
+def test_rows_the_server_refuses_never_stop_the_others(tmp_path, double):
+    server = double("--refuse-containing", "synth-000002").start()  # three rows in a row, every time
+    (tmp_path / "t.txt").write_text("Viewer {{ participant_id }} picks one of:\n{{ slate_titles }}")
+    out = tmp_path / "gen.jsonl"
+    args = ("--out", out, "--template", tmp_path / "t.txt", "--limit", "30", "--concurrency", "2")
+    first = generate(tmp_path, server.url, *args)
+    assert_one_line_error(first, 1, "rows are missing")
+    assert "stopped early" not in first.stderr and "row 5: " in first.stderr and "maximum context length" in first.stderr
+    missing = int(first.stderr.split("error: ")[1].split(" rows are missing")[0])
+    written = row_ids(out)
+    assert len(written) == 30 - missing and 5 not in written and 10 in written and 29 in written
+
+
+@pytest.mark.parametrize(("fault", "message"), [
+    (["--fault", "drip", "--slow-delay", "0.3"], "no complete answer within"),  # each byte in time, the answer never
+    (["--fault", "null"], "the answer has no text (finish reason: content_filter)"),
+])  # fmt: skip
+def test_a_dripping_or_empty_answer_is_a_failed_row_not_a_hang_or_an_empty_generation(tmp_path, double, fault, message):
+    server = double(*fault, "--fault-count", "3", "--fault-after", "1").start()
+    out = tmp_path / "gen.jsonl"
+    args = ("--out", out, "--limit", "6", "--concurrency", "1", "--timeout", "1", "--retries", "0")
+    first = generate(tmp_path, server.url, *args)
+    assert_one_line_error(first, 1, message)
+    assert row_ids(out) == [] and "stopped early: the server failed 3 rows in a row" in first.stderr
+    again = generate(tmp_path, server.url, *args)  # the faults are over
+    assert again.returncode == 0 and row_ids(out) == list(range(6))
+    assert all(json.loads(line)["generations"] != [""] for line in out.read_text().splitlines())
+
+
+@pytest.mark.parametrize(("endpoint", "message"), [
+    ("http://127.0.0.1:99999/v1", "is not a valid URL"),
+    ("http://[::1", "is not a valid URL"),
+    ("http://", "with a host"),
+    ("ftp://127.0.0.1/v1", "give an http:// or https:// URL"),
+    ("http://user:sk-123@127.0.0.1:9/v1", "the URL holds a credential (user info)"),
+    ("http://127.0.0.1:9/v1?api_key=sk-123", "the URL holds a credential (api_key)"),
+])  # fmt: skip
+def test_a_malformed_endpoint_is_one_line_and_leaves_no_file(tmp_path, endpoint, message):
+    (tmp_path / "recipe.yaml").write_text(RECIPE)
+    proc = generate(tmp_path, endpoint, "--out", tmp_path / "gen.jsonl")
+    assert_one_line_error(proc, 2, message)
+    assert "sk-123" not in proc.stderr or "user info" in message and "sk-123" not in proc.stderr
+    assert not (tmp_path / "gen.jsonl").exists()
+
+
+def test_output_places_that_cannot_work_are_refused_before_any_request(tmp_path, double):
+    server = double().start()
+    (tmp_path / "a-file").write_text("x")
+    for args, message in [
+        (["--out", tmp_path / "a-file/gen.jsonl"], "is a file, not a folder"),
+        (["--out", tmp_path / "d/gen.jsonl", "--dataset-dir", tmp_path / "d"], "would hold --out"),
+        (["--out", tmp_path / "g.jsonl", "--dataset-dir", tmp_path / "g.jsonl"], "would hold --out"),
+        (["--out", tmp_path / "g.jsonl", "--dataset-dir", tmp_path / "a-file/ds"], "is a file, not a folder"),
+    ]:
+        proc = generate(tmp_path, server.url, *args, "--limit", "2")
+        assert_one_line_error(proc, 2, message)
+    assert len(server.requests()) == 0
+
+
+def test_a_retry_after_too_long_to_honour_is_not_retried_and_the_message_says_so(tmp_path, double):
+    server = double("--fault", "status", "--status", "429", "--retry-after", "100000", "--fault-count", "1000").start()
+    proc = generate(tmp_path, server.url, "--out", tmp_path / "gen.jsonl", "--limit", "2")
+    assert_one_line_error(proc, 2, "answered 429 (injected failure 1), after 1 attempt; it asks to wait 100000 s")
+    assert len(server.requests()) == 1

@@ -221,13 +221,13 @@ def check_served(endpoint: str | None, model: str | None, concurrency: int | Non
         return None
     if endpoint is None or model is None:
         raise GrailError("--endpoint and --served-model go together: the server's URL and the model name it knows")
-    if not endpoint.startswith(("http://", "https://")):
-        raise GrailError(f"--endpoint {endpoint!r}: give an http:// or https:// URL, e.g. http://127.0.0.1:8000/v1")
+    from grail_rl.serving.client import Endpoint, check_url
+
+    endpoint = check_url(endpoint, "--endpoint")
     if others["model_path"] is not None or others["base"] or others["predictions"] or others["baselines"]:
         raise GrailError("--endpoint evaluates a served model: it takes no --model, --base, --predictions or --baseline")
     if others["mode"] != "generate" or others["backend"] != "transformers":
         raise GrailError("--endpoint generates through the server: --mode choice-logprob and --backend do not apply")
-    from grail_rl.serving.client import Endpoint
 
     return Endpoint(endpoint.rstrip("/"), model, concurrency=8 if concurrency is None else concurrency,
                     max_retries=5 if retries is None else retries)  # fmt: skip

@@ -40,8 +40,7 @@ def generate(ctx: click.Context, recipe: str, sets: tuple[str, ...], endpoint: s
              concurrency: int, timeout: float, retries: int, limit: int | None) -> None:  # fmt: skip
     """Generate from a served model over RECIPE's rows into a JSONL, resumably."""
     from grail_rl.evaluation.predictions import full_prompt_hash
-    from grail_rl.files import check_readable_path
-    from grail_rl.serving.client import Endpoint, ServedModel
+    from grail_rl.serving.client import Endpoint, ServedModel, check_url
     from grail_rl.serving.generate import (
         GenerationSettings,
         GenerationStopped,
@@ -50,12 +49,8 @@ def generate(ctx: click.Context, recipe: str, sets: tuple[str, ...], endpoint: s
     )
     from grail_rl.serving.rows import generation_rows
 
-    if not endpoint.startswith(("http://", "https://")):
-        raise GrailError(f"--endpoint {endpoint!r}: give an http:// or https:// URL, e.g. http://127.0.0.1:8000/v1")
-    if out.exists():
-        check_readable_path(out, "--out")
-    if dataset_dir is not None and (dataset_dir.exists() or dataset_dir.is_symlink()):
-        raise GrailError(f"--dataset-dir {dataset_dir} exists; nothing is replaced: choose a new folder")
+    endpoint = check_url(endpoint, "--endpoint")
+    check_output_places(out, dataset_dir)
     if data is not None and split is not None:
         raise GrailError("--data and --split exclude each other: --data generates over every row of the file")
     rows = generation_rows(recipe, split=split or "train", data=data, template=template, limit=limit, sets=sets,
@@ -66,7 +61,10 @@ def generate(ctx: click.Context, recipe: str, sets: tuple[str, ...], endpoint: s
 
     existed = out.exists()
     if not existed:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise GrailError(f"--out {out}: cannot make its folder: {exc.strerror or exc}") from None
     handle = lock_output(out)
     try:
         done = read_done(out, hashes, settings)
@@ -74,11 +72,11 @@ def generate(ctx: click.Context, recipe: str, sets: tuple[str, ...], endpoint: s
         if done:
             click.echo(f"resuming: {len(done):,} of {len(prompts):,} rows are already in {out}", err=True)
         if todo:
-            served = ServedModel(Endpoint(endpoint.rstrip("/"), served_model, timeout=timeout, max_retries=retries,
+            served = ServedModel(Endpoint(endpoint, served_model, timeout=timeout, max_retries=retries,
                                           concurrency=concurrency))  # fmt: skip
             try:
                 served.check()
-            except GrailError:
+            except BaseException:
                 if not existed and out.stat().st_size == 0:
                     out.unlink()  # ours, and empty: leave no trace of a run that never started
                 raise
@@ -99,6 +97,32 @@ def generate(ctx: click.Context, recipe: str, sets: tuple[str, ...], endpoint: s
 
         save_dataset(out, dataset, prompts if rows.templated else None, dataset_dir)
         click.echo(f"saved {len(prompts):,} rows as a datasets folder: {dataset_dir}")
+
+
+def check_output_places(out: Path, dataset_dir: Path | None) -> None:
+    """Before any request: --out can be written where it is, and --dataset-dir is a new folder that cannot
+    collide with --out (else one line; nothing is written)."""
+    from grail_rl.files import check_readable_path
+
+    if out.exists() or out.is_symlink():
+        check_readable_path(out, "--out")
+    for parent in (out.parent, *(out.parent.parents)):
+        if parent.exists():
+            if not parent.is_dir():
+                raise GrailError(f"--out {out}: {parent} is a file, not a folder")
+            break
+    if dataset_dir is None:
+        return
+    if dataset_dir.exists() or dataset_dir.is_symlink():
+        raise GrailError(f"--dataset-dir {dataset_dir} exists; nothing is replaced: choose a new folder")
+    target, written = dataset_dir.resolve(), out.resolve()
+    if target == written or target in written.parents:
+        raise GrailError(f"--dataset-dir {dataset_dir} would hold --out {out}: choose a folder apart from it")
+    for parent in dataset_dir.resolve().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise GrailError(f"--dataset-dir {dataset_dir}: {parent} is a file, not a folder")
+            break
 
 
 def _run_with_progress(served, prompts, hashes, todo, handle, settings, *, done: int):  # type: ignore[no-untyped-def]

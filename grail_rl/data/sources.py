@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -79,15 +79,19 @@ def bounded_lines(fh: Any) -> Iterator[bytes | None]:
         yield None
 
 
-def appended_lines(path: Path) -> Iterator[tuple[int, bytes | None]]:
+def appended_lines(path: Path, *, torn_ok: Callable[[bytes], bool] | None = None) -> Iterator[tuple[int, bytes | None]]:
     """(line number, line) of an append-only JSONL log grail-rl writes (a progress log, generations), each line
     bounded as :func:`bounded_lines` bounds it (None for an over-long one). A last line without its newline was
     cut by a kill mid-write: once every earlier line has been read, it is cut off the file, so the next append
-    starts on a fresh line."""
+    starts on a fresh line. ``torn_ok`` decides whether such a line is one grail-rl wrote (else it is yielded
+    as it is, for the caller to refuse, and the file is left alone)."""
     good_end, torn = 0, False
     with path.open("rb") as fh:
         for n, line in enumerate(bounded_lines(fh), 1):
             if line is not None and not line.endswith(b"\n"):
+                if torn_ok is not None and not torn_ok(line):
+                    yield n, line
+                    return
                 torn = True
                 break
             good_end += len(line) if line is not None else 0

@@ -108,17 +108,22 @@ class ServedGenerator:
     completions with the recipe's completion limit, ``endpoint.concurrency`` requests at a time."""
 
     def __init__(self, endpoint: Any, *, max_new_tokens: int = 128) -> None:
+        import asyncio
+        import weakref
+
         from grail_rl.serving.client import ServedModel
 
         self.served = ServedModel(endpoint)
         self.max_new_tokens = max_new_tokens
         self.chunk_size = max(endpoint.concurrency * 4, 8)
         self.description = f"served, greedy: {endpoint.describe()}"
+        # One event loop for every chunk: the client and its connections live as long as the generator.
+        self._runner = asyncio.Runner()
+        weakref.finalize(self, self._runner.close)
 
     def generate(self, conversations: Sequence[Any]) -> list[str]:
-        import asyncio
-
-        return asyncio.run(self.served.chat_all(conversations, max_tokens=self.max_new_tokens))
+        # An answer without text (a content filter's) is the model answering nothing: scored, as unparsed.
+        return self._runner.run(self.served.chat_all(conversations, max_tokens=self.max_new_tokens, no_text_ok=True))
 
 
 def generate_answers(

@@ -13,7 +13,7 @@ so an outage mid-run costs signal, not the run (a warning names it); the server 
 sets the reward up, so a wrong URL or model name stops the run before the first step. Scores are cached by a
 hash of the rendered rubric, which holds the prompt, the completion and the rubric (GRPO's groups often repeat
 a completion; evaluation rescoring repeats them all), up to ``cache_size`` entries, least recently used first
-out. Server failures are never cached.
+out. Server failures are never cached, nor (with a temperature above 0) replies without a score.
 
 Logged each batch beside every reward's abstain rate and latency (``rewards/llm_judge/seconds``):
 ``cache_hit_rate``, ``requests``, ``request_seconds`` (mean latency of this batch's requests),
@@ -72,7 +72,7 @@ class LlmJudgeConfig(PluginConfig):
     concurrency: int = Field(8, ge=1, le=256, description="Requests in flight at once.")
     timeout: float = Field(60.0, gt=0.0, le=3600.0, description="Seconds per request before it is retried.")
     max_retries: int = Field(3, ge=0, le=20, description="Retries per request (refused connections, timeouts, 429, 5xx).")
-    cache_size: int = Field(100_000, ge=0, description="Scores kept, by hash of the rendered rubric; 0 turns the cache off.")
+    cache_size: int = Field(100_000, ge=0, le=10_000_000, description="Scores kept, by hash of the rendered rubric; 0 turns the cache off.")
 
     @model_validator(mode="before")
     @classmethod
@@ -85,9 +85,13 @@ class LlmJudgeConfig(PluginConfig):
     @field_validator("endpoint")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("give an http:// or https:// URL, e.g. http://127.0.0.1:8000/v1")
-        return value.rstrip("/")
+        from grail_rl.errors import GrailError
+        from grail_rl.serving.client import check_url
+
+        try:
+            return check_url(value, "endpoint")
+        except GrailError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("score_pattern")
     @classmethod
@@ -209,7 +213,8 @@ class LlmJudgeReward(RewardFunction):
                 return
             latencies.append(time.perf_counter() - started)
             scores[key] = self.score(reply)
-            if self.config.cache_size:
+            # A reply without a score is kept only when asking again would give the same reply (temperature 0).
+            if self.config.cache_size and (scores[key] is not None or self.config.temperature == 0):
                 self._cache[key] = scores[key]
                 if len(self._cache) > self.config.cache_size:
                     self._cache.popitem(last=False)

@@ -13,16 +13,22 @@ the request itself was refused (no retry helps) or the server failed.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import importlib
 import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from grail_rl.errors import GrailError
 
 KEY_ENVS = ("GRAIL_RL_API_KEY", "OPENAI_API_KEY")
 RETRYABLE_STATUS = (408, 409, 429)  # and every 5xx, as the openai client retries them
+# The failed attempts of the request being made in this task (the transport counts them; the message says them).
+_ATTEMPTS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("grail_rl_serving_attempts", default=None)
 
 
 class ServingError(GrailError):
@@ -73,6 +79,25 @@ class ServingStats:
         return self.seconds / ok if ok else None
 
 
+def check_url(url: str, what: str) -> str:
+    """``url`` without a trailing slash when it is an http(s) URL with a host (and a valid port) and no
+    credentials in it; else a one-line :class:`GrailError` naming ``what`` (the option or recipe field)."""
+    example = "e.g. http://127.0.0.1:8000/v1"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises for a port out of range or not a number
+    except ValueError as exc:
+        raise GrailError(f"{what} {url!r} is not a valid URL ({exc}); {example}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise GrailError(f"{what} {url!r}: give an http:// or https:// URL with a host, {example}")
+    secret = [k for k, _ in parse_qsl(parts.query) if any(w in k.lower() for w in ("key", "token", "secret", "auth"))]
+    if parts.username or parts.password or secret:
+        raise GrailError(f"{what}: the URL holds a credential ({'user info' if parts.username else secret[0]}); it "
+                         "would be printed and recorded: put the key in $GRAIL_RL_API_KEY instead")  # fmt: skip
+    del port
+    return url.rstrip("/")
+
+
 def api_key() -> str:
     """The key from the environment; a placeholder for local servers, which ignore it."""
     return next((os.environ[name] for name in KEY_ENVS if os.environ.get(name)), "unused")
@@ -105,12 +130,12 @@ class ServedModel:
         loop = asyncio.get_running_loop()
         if self._loop is not loop or self._client is None or self._semaphore is None:
             openai = _require_openai()
-            import httpx2
-
+            # The HTTP library this openai release is built on (httpx, or httpx2 in the 3.x releases).
+            http = importlib.import_module(openai.DefaultAsyncHttpxClient.__mro__[1].__module__.split(".")[0])
             # Our own transport under the openai client's retries, to count every failed attempt.
-            transport = _CountingTransport(httpx2.AsyncHTTPTransport(
-                limits=httpx2.Limits(max_connections=self.endpoint.concurrency + 4,
-                                     max_keepalive_connections=self.endpoint.concurrency)), self.stats)  # fmt: skip
+            transport = _CountingTransport(http.AsyncHTTPTransport(
+                limits=http.Limits(max_connections=self.endpoint.concurrency + 4,
+                                   max_keepalive_connections=self.endpoint.concurrency)), self.stats)  # fmt: skip
             self._client = openai.AsyncOpenAI(
                 base_url=self.endpoint.base_url, api_key=api_key(), timeout=self.timeout, max_retries=self.max_retries,
                 http_client=openai.DefaultAsyncHttpxClient(transport=transport),
@@ -119,14 +144,33 @@ class ServedModel:
             self._loop = loop
         return self._client, self._semaphore
 
-    async def chat(self, messages: Sequence[dict[str, Any]], *, max_tokens: int, temperature: float = 0.0) -> str:
-        """The assistant's reply to ``messages`` (one completion); a :class:`ServingError` after the retries."""
+    async def chat(self, messages: Sequence[dict[str, Any]], *, max_tokens: int, temperature: float = 0.0,
+                   no_text_ok: bool = False) -> str:  # fmt: skip
+        """The assistant's reply to ``messages`` (one completion); a :class:`ServingError` after the retries.
+        An answer without text (a content filter's, a tool call) is an error unless ``no_text_ok`` (then "")."""
+        return (await self.chat_full(messages, max_tokens=max_tokens, temperature=temperature, no_text_ok=no_text_ok))[0]
+
+    async def chat_full(self, messages: Sequence[dict[str, Any]], *, max_tokens: int, temperature: float = 0.0,
+                        no_text_ok: bool = False) -> tuple[str, str | None]:  # fmt: skip
+        """(the reply, its finish reason: ``stop``, ``length`` when ``max_tokens`` cut it, ...)."""
         client, semaphore = self._bind()
         messages = [_sendable(m) for m in messages]
         async with semaphore:
             started = time.perf_counter()
+            _ATTEMPTS.set([0])
+            # The HTTP timeout bounds each wait for a byte; this bounds the whole call, retries and backoff
+            # included, so a server that drips an answer byte by byte cannot hold a row forever.
+            deadline = self.timeout * (self.max_retries + 1) + 8.0 * self.max_retries
             try:
-                reply = await self._create(client, messages, max_tokens=max_tokens, temperature=temperature)
+                async with asyncio.timeout(deadline):
+                    reply = await self._create(client, messages, max_tokens=max_tokens, temperature=temperature,
+                                               no_text_ok=no_text_ok)  # fmt: skip
+            except TimeoutError:
+                self.stats.calls += 1
+                self.stats.failures += 1
+                raise ServingError(f"{self.endpoint.describe()}: no complete answer within {deadline:g} s "
+                                   f"({self.max_retries} retries of {self.timeout:g} s); raise --timeout, or check "
+                                   "the server", kind="timeout") from None  # fmt: skip
             except ServingError:
                 self.stats.calls += 1
                 self.stats.failures += 1
@@ -135,10 +179,17 @@ class ServedModel:
             self.stats.seconds += time.perf_counter() - started
             return reply
 
-    async def _create(self, client: Any, messages: Sequence[dict[str, Any]], *, max_tokens: int, temperature: float) -> str:
+    async def _create(self, client: Any, messages: Sequence[dict[str, Any]], *, max_tokens: int, temperature: float,
+                      no_text_ok: bool) -> tuple[str, str | None]:  # fmt: skip
         import openai
 
-        where, tries = self.endpoint.describe(), self.max_retries
+        where = self.endpoint.describe()
+        tries = self.max_retries
+
+        def attempts() -> str:
+            made = (_ATTEMPTS.get() or [0])[0]
+            return f"after {made} attempt{'s' if made != 1 else ''}"
+
         for attempt in range(tries + 1):
             try:
                 response = await client.chat.completions.create(
@@ -151,26 +202,28 @@ class ServedModel:
                 if attempt < tries:
                     await asyncio.sleep(min(0.5 * 2**attempt, 8.0))
                     continue
-                raise ServingError(f"{where}: the answer is not JSON ({_short(exc)}) after {tries} retries; is "
-                                   "the URL an OpenAI-compatible server (…/v1)?", kind="protocol") from None  # fmt: skip
+                raise ServingError(f"{where}: the answer is not JSON ({_short(exc)}) after {attempt + 1} attempts; "
+                                   "is the URL an OpenAI-compatible server (…/v1)?", kind="protocol") from None  # fmt: skip
             except openai.APITimeoutError:
-                raise ServingError(f"{where}: no answer within {self.timeout:g} s after {tries} retries; raise "
+                raise ServingError(f"{where}: no answer within {self.timeout:g} s, {attempts()}; raise "
                                    "--timeout, or check the server", kind="timeout") from None  # fmt: skip
             except openai.APIConnectionError as exc:
                 cause = exc.__cause__
                 if type(cause).__name__ == "ConnectError":
                     raise ServingError(
-                        f"cannot reach {self.endpoint.base_url} (connection refused or no such host, after {tries} "
-                        "retries); is the server running, and is the URL right (e.g. http://127.0.0.1:8000/v1)?",
+                        f"cannot reach {self.endpoint.base_url} (connection refused or no such host, {attempts()}); "
+                        "is the server running, and is the URL right (e.g. http://127.0.0.1:8000/v1)?",
                         kind="unreachable",
                     ) from None
-                raise ServingError(f"{where}: the connection broke mid-answer ({type(cause or exc).__name__}) after "
-                                   f"{tries} retries", kind="connection") from None  # fmt: skip
+                raise ServingError(f"{where}: the connection broke mid-answer ({type(cause or exc).__name__}), "
+                                   f"{attempts()}", kind="connection") from None  # fmt: skip
             except openai.APIStatusError as exc:
                 code = exc.status_code
                 if code in RETRYABLE_STATUS or code >= 500:
-                    raise ServingError(f"{where}: the server answered {code} ({_message(exc)}) after {tries} "
-                                       "retries", kind="status", status=code) from None  # fmt: skip
+                    wait = _retry_after(exc)
+                    later = f"; it asks to wait {wait:g} s, longer than grail-rl waits: try later" if wait and wait > 120 else ""
+                    raise ServingError(f"{where}: the server answered {code} ({_message(exc)}), {attempts()}{later}",
+                                       kind="status", status=code) from None  # fmt: skip
                 hint = {400: "check the model name and the request settings", 401: "check $GRAIL_RL_API_KEY",
                         403: "check $GRAIL_RL_API_KEY", 404: "check the model name"}
                 raise ServingError(f"{where}: the server refused it ({code}: {_message(exc)}); "
@@ -182,22 +235,48 @@ class ServedModel:
             choices = getattr(response, "choices", None)
             if not isinstance(choices, list) or not choices or getattr(choices[0], "message", None) is None:
                 raise ServingError(f"{where}: the answer holds no completion", kind="protocol")
-            content = choices[0].message.content
+            content, finish = choices[0].message.content, getattr(choices[0], "finish_reason", None)
+            if content is None and finish != "length" and not no_text_ok:  # a content filter, a tool call: no answer
+                raise ServingError(f"{where}: the answer has no text (finish reason: {finish})", kind="protocol")
             if content is not None and not isinstance(content, str):
                 raise ServingError(f"{where}: the completion's content is not text", kind="protocol")
-            return content or ""
+            return content or "", finish if isinstance(finish, str) else None
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    async def chat_all(self, conversations: Sequence[Any], *, max_tokens: int, temperature: float = 0.0) -> list[str]:
+    async def chat_all(self, conversations: Sequence[Any], *, max_tokens: int, temperature: float = 0.0,
+                       no_text_ok: bool = False) -> list[str]:  # fmt: skip
         """Replies to every conversation (a message list, or a plain string as one user message), in order."""
-        return list(await asyncio.gather(*(self.chat(as_messages(c), max_tokens=max_tokens, temperature=temperature)
-                                           for c in conversations)))  # fmt: skip
+        return list(await asyncio.gather(*(self.chat(as_messages(c), max_tokens=max_tokens, temperature=temperature,
+                                                     no_text_ok=no_text_ok) for c in conversations)))  # fmt: skip
 
     def check(self) -> None:
         """One short request with the endpoint's retries (a server still starting is waited for): an unreachable
         URL or an unknown model stops here, before any row."""
         probe = ServedModel(self.endpoint, timeout=min(self.timeout, 30.0))
-        asyncio.run(probe.chat([{"role": "user", "content": "ping"}], max_tokens=1))
+        run_blocking(probe.chat([{"role": "user", "content": "ping"}], max_tokens=1))
+
+
+def run_blocking(coroutine: Any) -> Any:
+    """``asyncio.run(coroutine)``, also from code already inside a running event loop (a notebook, TRL's reward
+    loop): then on a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["value"] = asyncio.run(coroutine)
+        except BaseException as exc:  # handed to the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=run, name="grail-rl-serving")
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
 
 
 def _sendable(message: Any) -> Any:
@@ -224,6 +303,9 @@ class _CountingTransport:
         self.inner, self.stats = inner, stats
 
     async def handle_async_request(self, request: Any) -> Any:
+        made = _ATTEMPTS.get()
+        if made is not None:
+            made[0] += 1
         try:
             response = await self.inner.handle_async_request(request)
         except Exception:
@@ -241,6 +323,14 @@ class _CountingTransport:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _retry_after(exc: Any) -> float | None:
+    """The seconds a Retry-After header of the failed answer asks for (seconds form only), if any."""
+    try:
+        return float(exc.response.headers.get("retry-after"))
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 def _short(exc: BaseException) -> str:

@@ -54,11 +54,10 @@ def build_distilabel_pipeline(
         from distilabel.steps.tasks import ChatGeneration
     except ImportError:
         raise GrailError("the distilabel pipeline builder needs distilabel: pip install 'grail-rl[distilabel]'") from None
-    from grail_rl.serving.client import api_key, as_messages
+    from grail_rl.serving.client import api_key, as_messages, check_url
     from grail_rl.serving.rows import generation_rows
 
-    if not endpoint.startswith(("http://", "https://")):
-        raise GrailError(f"endpoint {endpoint!r}: give an http:// or https:// URL, e.g. http://127.0.0.1:8000/v1")
+    endpoint = check_url(endpoint, "endpoint")
     rows = generation_rows(recipe, split=split, template=template, limit=limit, sets=sets)
     columns = [c for c in PASSTHROUGH if c in rows.dataset.column_names]
     data = [

@@ -225,3 +225,10 @@ def test_rewards_are_named_for_trl(cls) -> None:
     reward = cls(cls.Config(**needed))
     assert reward.__name__ == cls.name
     assert cls.summary()
+
+
+@pytest.mark.parametrize("module", ["grail_rl.builtin.rewards", "grail_rl.grail.reward", "grail_rl.grail.settings",
+                                    "grail_rl.rewards.llm_judge", "grail_rl.serving.generate"])  # fmt: skip
+def test_each_entry_module_imports_first_in_a_fresh_interpreter(module) -> None:
+    proc = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -9,3 +9,8 @@
 
 Only the discriminators and the runtime import torch, and only when used.
 """
+
+# The plugin package first: its kinds read grail.settings, which reads the plugin base classes. Entered from
+# here (``import grail_rl.builtin.rewards`` reaches grail.reward before any plugin module), the cycle would
+# meet a half-made grail.settings.
+import grail_rl.plugins  # noqa: E402, F401

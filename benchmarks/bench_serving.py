@@ -89,7 +89,7 @@ def rows_per_second(url: str, model: str, prompts: list[Any], concurrency: int, 
     served = ServedModel(Endpoint(url, model, timeout=300, concurrency=concurrency))
     settings = GenerationSettings(model=model, n=1, temperature=0.0, max_tokens=max_tokens)
     hashes = [str(i) for i in range(len(prompts))]
-    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "out.jsonl", "a", encoding="utf-8") as out:
+    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "out.jsonl", "ab", buffering=0) as out:
         started = time.perf_counter()
         tally = asyncio.run(generate_rows(served, prompts, hashes, range(len(prompts)), out, settings))
         seconds = time.perf_counter() - started

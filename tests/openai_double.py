@@ -151,7 +151,7 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self._raw(status, payload, "application/json")
             return
-        payload = json.dumps(completion(request, options.model)).encode()
+        payload = json.dumps(completion(request, options.model, options.reply_size)).encode()
         if fault == "truncate":
             self._truncated(payload)
         else:
@@ -186,14 +186,14 @@ class Handler(BaseHTTPRequestHandler):
         self.connection.close()
 
 
-def completion(request: dict, model: str) -> dict:
+def completion(request: dict, model: str, size: int = 200) -> dict:
     """A chat completion whose reply is the tail of the last user message (so tests know what to expect), as
-    many choices as the request's ``n``."""
+    many choices as the request's ``n``; ``size`` characters long (the tail, or the message padded)."""
     messages = request.get("messages") or []
     last = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), "") or ""
     if isinstance(last, list):  # content parts
         last = " ".join(part.get("text", "") for part in last if isinstance(part, dict))
-    reply = last[-200:]
+    reply = last[-size:] if len(last) >= size else (last + " " + "x" * size)[:size]
     return {
         "id": "chatcmpl-double", "object": "chat.completion", "created": int(time.time()), "model": model,
         "choices": [{"index": i, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}
@@ -228,6 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slow-delay", type=float, default=5.0)
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--log", default=None)
+    parser.add_argument("--reply-size", type=int, default=200, help="characters per reply (the tail of the prompt, padded)")
     parser.add_argument("--refuse-containing", default=None, help="answer 400 to messages holding this text")
     options = parser.parse_args(argv)
     server = Double(("127.0.0.1", options.port), options)

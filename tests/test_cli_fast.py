@@ -95,3 +95,16 @@ def test_blocking_a_builtin_plugin_removes_its_rewards(run_cli):
     assert json.loads(result.stdout) == []
     plugins = json.loads(run_cli("plugins", "--json", env={"GRAIL_RL_BLOCK_PLUGINS": "builtin_rewards"}).stdout)
     assert plugins["blocked"] == ["builtin_rewards"]
+
+
+def test_a_full_disk_is_one_line_not_a_bug_report(tmp_path):
+    import resource
+
+    def small_disk() -> None:  # no file may grow past 64 KB, as on a full disk (Python ignores SIGXFSZ)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (65_536, 65_536))
+
+    proc = subprocess.run([sys.executable, "-m", "grail_rl", "data", "synth", "--n", "2000", "--out", str(tmp_path / "s")],
+                          capture_output=True, text=True, timeout=120, preexec_fn=small_disk)  # fmt: skip
+    assert proc.returncode == 1 and proc.stderr.startswith("error: no space left"), proc.stderr
+    assert "bug" not in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "s/train.jsonl").exists()  # the atomic write left nothing half-made in its place

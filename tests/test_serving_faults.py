@@ -412,3 +412,23 @@ def test_a_retry_after_too_long_to_honour_is_not_retried_and_the_message_says_so
     proc = generate(tmp_path, server.url, "--out", tmp_path / "gen.jsonl", "--limit", "2")
     assert_one_line_error(proc, 2, "answered 429 (injected failure 1), after 1 attempt; it asks to wait 100000 s")
     assert len(server.requests()) == 1
+
+
+def test_a_full_disk_mid_run_stops_cleanly_and_the_rerun_completes(tmp_path, double):
+    import resource
+
+    server = double("--reply-size", "20000").start()
+    out = tmp_path / "gen.jsonl"
+    args = generate_args(tmp_path, server.url, "--out", out)  # 104 rows of ~20 KB: 2 MB
+
+    def small_disk() -> None:  # no file may grow past 1 MB, as on a full disk (Python ignores SIGXFSZ)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
+
+    full = subprocess.run(args, cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=300,
+                          preexec_fn=small_disk)  # fmt: skip
+    assert_one_line_error(full, 1, "stopped early: cannot write")
+    text = out.read_text()
+    assert text.endswith("\n") and 0 < len(text.splitlines()) < 104  # whole records only, none half-written
+    again = generate(tmp_path, server.url, "--out", out)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert row_ids(out) == list(range(104))

@@ -6,6 +6,7 @@ commands that need a model do, inside their own modules.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
@@ -82,18 +83,32 @@ class LazyGroup(click.Group):
             click.secho(f"error: the command was ended early by sys.exit({exc.code!r}), from plugin code?", fg="red",
                         err=True)  # fmt: skip
             ctx.exit(exc.code if isinstance(exc.code, int) and exc.code not in (0, 2) else 1)
-        except Exception as exc:
-            # Not a user mistake: a bug here or in a plugin. One line (the traceback with GRAIL_RL_DEBUG=1;
-            # a training run also writes it to train.log), never a wall of text that hides the cause.
-            if os.environ.get(DEBUG_ENV):
-                raise
-            message = describe_exception(exc)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                return self._unexpected(ctx, exc)
+            # Not a bug: the disk (or the quota, or the file size limit) is full. What was written whole is kept.
+            where = f" writing {exc.filename}" if exc.filename else ""
+            message = f"no space left{where} ({exc.strerror or exc}); free some space or choose another output place"
             if json_mode(ctx):
-                echo_error_json(ctx, f"unexpected error: {message}")
+                echo_error_json(ctx, message)
             else:
-                click.secho(f"error: unexpected {message}", fg="red", err=True)
-                click.echo(f"(this is a bug in grail-rl or a plugin; rerun with {DEBUG_ENV}=1 for the traceback)", err=True)
+                click.secho(f"error: {message}", fg="red", err=True)
             ctx.exit(1)
+        except Exception as exc:
+            self._unexpected(ctx, exc)
+
+    def _unexpected(self, ctx: click.Context, exc: Exception) -> None:
+        """Not a user mistake: a bug here or in a plugin. One line (the traceback with GRAIL_RL_DEBUG=1; a
+        training run also writes it to train.log), never a wall of text that hides the cause."""
+        if os.environ.get(DEBUG_ENV):
+            raise exc
+        message = describe_exception(exc)
+        if json_mode(ctx):
+            echo_error_json(ctx, f"unexpected error: {message}")
+        else:
+            click.secho(f"error: unexpected {message}", fg="red", err=True)
+            click.echo(f"(this is a bug in grail-rl or a plugin; rerun with {DEBUG_ENV}=1 for the traceback)", err=True)
+        ctx.exit(1)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -65,11 +65,11 @@ class GenerationTally:
     stopped: str | None = None
 
 
-def lock_output(path: Path) -> IO[str]:
+def lock_output(path: Path) -> IO[bytes]:
     """``path`` opened for appending under an exclusive lock held until the handle closes (or the process ends):
     a second ``generate`` on the same file is refused instead of writing rows twice."""
     try:
-        fh = path.open("a", encoding="utf-8")
+        fh = path.open("ab", buffering=0)  # unbuffered: append_record controls every byte that reaches the file
     except OSError as exc:
         raise GrailError(f"--out {path}: cannot write it: {exc.strerror}") from None
     try:
@@ -129,7 +129,7 @@ async def generate_rows(
     prompts: Sequence[Any],
     hashes: Sequence[str],
     todo: Sequence[int],
-    out: IO[str],
+    out: IO[bytes],
     settings: GenerationSettings,
     *,
     on_row: Callable[[bool], None] | None = None,
@@ -174,16 +174,14 @@ async def generate_rows(
             record = {"row_id": row, "prompt_hash": hashes[row], "settings": asdict(settings),
                       "generations": [text for text, _ in answers],
                       "finish_reasons": [finish for _, finish in answers]}  # fmt: skip
-            line = json.dumps(record, ensure_ascii=False) + "\n"
-            if len(line.encode("utf-8", "surrogatepass")) > MAX_LINE:  # a line no rerun could read back
+            # A lone surrogate in a reply is kept as its JSON escape, so every line is valid UTF-8.
+            line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8", "backslashreplace")
+            if len(line) > MAX_LINE:  # a line no rerun could read back
                 failed(row, f"row {row}: the replies take {len(line) / 2**20:.0f} MB, over the "
                             f"{MAX_LINE // 2**20} MB a line may hold; lower --max-tokens", server_down=False)  # fmt: skip
                 continue
-            # No await between write and fsync: a record is whole in the file or not there at all.
             try:
-                out.write(line)
-                out.flush()
-                os.fsync(out.fileno())
+                append_record(out, line)
             except OSError as exc:
                 tally.stopped = f"cannot write {getattr(out, 'name', 'the output')}: {exc.strerror or exc}"
                 tally.failed[row] = tally.stopped
@@ -196,6 +194,24 @@ async def generate_rows(
     workers = max(1, min(served.endpoint.concurrency, len(todo)))
     await asyncio.gather(*(worker() for _ in range(workers)))
     return tally
+
+
+def append_record(out: IO[bytes], line: bytes) -> None:
+    """Append one whole line and sync it. No await happens in between, so a record is whole in the file or not
+    there; a write that fails half-way (a full disk) is cut back off, so no partial line stays behind."""
+    fd = out.fileno()
+    start = os.lseek(fd, 0, os.SEEK_END)
+    try:
+        view = memoryview(line)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except OSError:
+        try:
+            os.ftruncate(fd, start)
+        except OSError:
+            pass  # the resume cuts a torn last record anyway
+        raise
 
 
 def save_dataset(path: Path, dataset: Any, prompts: Sequence[Any] | None, folder: Path) -> None:

@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ sys.path.insert(0, str(ROOT))  # tests/openai_double.py is started as a module o
 from grail_rl.rewards.llm_judge import LlmJudgeConfig, LlmJudgeReward  # noqa: E402
 from grail_rl.serving.client import Endpoint, ServedModel  # noqa: E402
 from grail_rl.serving.generate import GenerationSettings, generate_rows  # noqa: E402
+from tests.openai_double import free_port  # noqa: E402
 
 CONCURRENCY_GOAL = 6.0
 FILES = ("gun_study1.jsonl", "wage_study2_study3.jsonl")
@@ -62,12 +62,6 @@ def real_rows(n: int) -> tuple[list[Any], list[str]]:
                 [f"<think>viewer {i}</think><answer>{1 + i % 4}</answer>" for i in range(n)])  # fmt: skip
     picked = [rows[i % len(rows)] for i in range(n)]
     return [r["messages"] for r in picked], [f"{r['gpt_output']} [{i}]" for i, r in enumerate(picked)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start(command: list[str], port: int, timeout: float) -> subprocess.Popen[bytes]:

@@ -59,3 +59,19 @@ def write_recipe(tmp_path: Path) -> Callable[[str, str], Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def double(tmp_path: Path):
+    """Make OpenAI-compatible servers of our own on 127.0.0.1 (tests/openai_double.py); killed after the test."""
+    from tests.openai_double import DoubleServer
+
+    servers: list[DoubleServer] = []
+
+    def make(*args: str) -> DoubleServer:
+        servers.append(DoubleServer(tmp_path, *args))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.kill()

@@ -1,7 +1,7 @@
 """A small OpenAI-compatible server of our own, for fault tests and benchmarks of grail-rl's serving client.
 
-Run it as a process (``python -m tests.openai_double --port P ...``) so a test can really kill it (``kill -9``)
-and start it again on the same port. It answers ``POST /v1/chat/completions`` itself, with the tail of the
+Run it as a process (``python -m tests.openai_double --port P ...``, or :class:`DoubleServer` from a test) so
+a test can really kill it (``kill -9``) and start it again on the same port. It answers ``POST /v1/chat/completions`` itself, with the tail of the
 last user message as the reply ("echo"), or relays the request to a real server (``--upstream URL``, e.g.
 ``transformers serve``). A fault schedule makes ``--fault-count`` completion requests misbehave, after the first ``--fault-after``:
 
@@ -25,11 +25,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 FAULTS = ("none", "status", "slow", "garbage", "truncate", "hang-up", "drip", "null")
 
@@ -213,6 +218,51 @@ def relay(upstream: str, body: bytes) -> tuple[int, bytes]:
         return exc.code, exc.read()
     except OSError as exc:
         return 502, json.dumps({"error": {"message": f"upstream unreachable: {exc}"}}).encode()
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class DoubleServer:
+    """tests/openai_double.py as a process on one port, started (again) and killed at will."""
+
+    def __init__(self, tmp_path: Path, *args: str) -> None:
+        self.port = free_port()
+        self.args = list(args)
+        self.log = tmp_path / f"double-{self.port}.jsonl"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self, *extra: str, wait: bool = True) -> DoubleServer:
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.openai_double", "--port", str(self.port),
+                                      "--log", str(self.log), *self.args, *extra], cwd=REPO_ROOT)  # fmt: skip
+        if wait:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1):
+                        return self
+                except OSError:
+                    time.sleep(0.05)
+            raise AssertionError("the double did not start")
+        return self
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def requests(self) -> list[dict]:
+        return [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
 
 
 def main(argv: list[str] | None = None) -> None:

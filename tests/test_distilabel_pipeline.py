@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from tests.conftest_training import cli_env
-from tests.test_serving_faults import RECIPE, DoubleServer
+from tests.openai_double import DoubleServer
+from tests.test_serving_faults import RECIPE
 
 pytest.importorskip("distilabel", reason="the distilabel extra (installed by the dev extra)")
 

@@ -5,7 +5,6 @@ unreachable URL are one line each."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest_training import cli_env, tiny_model  # noqa: F401  (fixture)
+from tests.openai_double import free_port
 from tests.test_eval_predictions import evaluate
 
 RECIPE = """\
@@ -24,12 +24,6 @@ rewards: [{name: accuracy}]
 trainer: {max_completion_length: 16}
 output: {dir: out}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

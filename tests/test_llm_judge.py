@@ -18,20 +18,7 @@ import yaml
 from grail_rl.errors import RecipeError
 from grail_rl.rewards.llm_judge import LlmJudgeConfig, LlmJudgeReward
 from tests.conftest_training import run_cli, tiny_model, write_recipe  # noqa: F401  (fixture)
-from tests.test_serving_faults import DoubleServer
-
-
-@pytest.fixture
-def double(tmp_path):
-    servers: list[DoubleServer] = []
-
-    def make(*args: str) -> DoubleServer:
-        servers.append(DoubleServer(tmp_path, *args))
-        return servers[-1]
-
-    yield make
-    for server in servers:
-        server.kill()
+from tests.openai_double import DoubleServer
 
 
 @contextmanager

@@ -12,13 +12,12 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.conftest_training import cli_env
-from tests.test_evaluate_served import free_port
+from tests.openai_double import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = """\
@@ -29,54 +28,9 @@ output: {dir: out}
 """
 
 
-class DoubleServer:
-    """tests/openai_double.py as a process on one port, started (again) and killed at will."""
-
-    def __init__(self, tmp_path: Path, *args: str) -> None:
-        self.port = free_port()
-        self.args = list(args)
-        self.log = tmp_path / f"double-{self.port}.jsonl"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def start(self, *extra: str, wait: bool = True) -> DoubleServer:
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.openai_double", "--port", str(self.port),
-                                      "--log", str(self.log), *self.args, *extra], cwd=ROOT)  # fmt: skip
-        if wait:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1):
-                        return self
-                except OSError:
-                    time.sleep(0.05)
-            raise AssertionError("the double did not start")
-        return self
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-
-    def requests(self) -> list[dict]:
-        return [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
-
-
-@pytest.fixture
-def double(tmp_path):
-    servers: list[DoubleServer] = []
-
-    def make(*args: str) -> DoubleServer:
-        servers.append(DoubleServer(tmp_path, *args))
-        return servers[-1]
-
+@pytest.fixture(autouse=True)
+def recipe_file(tmp_path):
     (tmp_path / "recipe.yaml").write_text(RECIPE)
-    yield make
-    for server in servers:
-        server.kill()
 
 
 def generate_args(tmp_path: Path, url: str, *args: object) -> list[str]:

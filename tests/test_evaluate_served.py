@@ -118,3 +118,22 @@ def test_generate_writes_each_row_once_and_resumes_after_a_cut(tmp_path, server)
     other = run_generate(tmp_path, url, model, "--out", out, "--limit", "10", "--template", tmp_path / "t.txt")
     assert other.returncode == 2 and "holds a row of other data" in other.stderr
     assert sorted(json.loads(line)["row_id"] for line in out.read_text().splitlines()) == list(range(10))  # untouched
+
+
+@pytest.mark.slow
+def test_a_fault_proxy_in_front_of_transformers_serve_costs_no_row(tmp_path, server, double):
+    """The double relays to the real server (--upstream), failing some requests on the way: 500s, then answers
+    cut in the middle. Every row gets the real model's generation, once."""
+    url, model = server
+    (tmp_path / "recipe.yaml").write_text(RECIPE)
+    out = tmp_path / "gen.jsonl"
+    for fault in ("status", "truncate"):
+        proxy = double("--upstream", url, "--model", model, "--fault", fault, "--fault-count", "3", "--fault-after", "1",
+                       "--retry-after", "0.05").start()  # fmt: skip
+        proc = run_generate(tmp_path, proxy.url, model, "--out", out, "--limit", str(6 if fault == "status" else 12),
+                            "--max-tokens", "8", "--concurrency", "3")  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert len([r for r in proxy.requests() if r["fault"] != "none"]) == 3
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["row_id"] for r in records) == list(range(12))
+    assert all(r["generations"][0] and r["finish_reasons"][0] in ("stop", "length") for r in records)

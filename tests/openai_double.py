@@ -113,7 +113,7 @@ class Handler(BaseHTTPRequestHandler):
         digest = hashlib.sha256(json.dumps(request.get("messages"), sort_keys=True).encode()).hexdigest()[:16]
         auth = hashlib.sha256((self.headers.get("Authorization") or "").encode()).hexdigest()[:16]
         self.server.log({"n": n, "fault": fault, "messages": digest, "auth": auth, "inflight": inflight,
-                         "time": time.time()})  # fmt: skip
+                         "chat_template_kwargs": request.get("chat_template_kwargs"), "time": time.time()})  # fmt: skip
         if fault == "status":
             headers = {"Retry-After": str(options.retry_after)} if options.retry_after is not None else {}
             self._json(options.status, {"error": {"message": f"injected failure {n}"}}, headers)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest_training import cli_env
-from tests.openai_double import free_port
+from tests.openai_double import DoubleServer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = """\
@@ -386,3 +386,42 @@ def test_a_full_disk_mid_run_stops_cleanly_and_the_rerun_completes(tmp_path, dou
     again = generate(tmp_path, server.url, "--out", out)
     assert again.returncode == 0, again.stderr[-2000:]
     assert row_ids(out) == list(range(104))
+
+
+def evaluate_served(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "grail_rl", "evaluate", str(tmp_path / "recipe.yaml"), "--endpoint", url,
+                           "--served-model", "double", *args], cwd=tmp_path, env=cli_env(), capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+
+
+def test_a_served_evaluation_stopped_in_its_first_chunk_resumes_with_the_same_command(tmp_path, double):
+    failing = double("--fault", "status", "--fault-after", "1", "--fault-count", "1000")
+    failing.start()
+    first = evaluate_served(tmp_path, failing.url, "--retries", "0")
+    assert first.returncode == 2 and "answered 500" in first.stderr, first.stderr[-2000:]
+    failing.kill()
+    healthy = DoubleServer(tmp_path)
+    healthy.port = failing.port  # the same server, back up: the same settings
+    healthy.start()
+    try:
+        again = evaluate_served(tmp_path, healthy.url)
+    finally:
+        healthy.kill()
+    assert again.returncode == 0, again.stderr[-2000:]
+    report = json.loads(next((tmp_path / "out/evaluations").glob("served-*/eval/eval-eval.json")).read_text())
+    assert report["complete"] and report["overall"]["n"] == 6
+
+
+def test_rows_the_server_refuses_are_scored_as_unanswered_and_said_so(tmp_path, double):
+    server = double("--refuse-containing", "Democrat").start()  # in 4 of the 16 prompts
+    (tmp_path / "recipe.yaml").write_text(RECIPE.replace("max_eval_samples: 6", "max_eval_samples: 16")
+                                          + "trainer: {chat_template_kwargs: {enable_thinking: false}}\n")  # fmt: skip
+    proc = evaluate_served(tmp_path, server.url)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    folder = next((tmp_path / "out/evaluations").glob("served-*/eval"))
+    outputs = [json.loads(line)["output"] for line in (folder / "eval-eval.predictions.jsonl").read_text().splitlines()]
+    refused = [o for o in outputs if o.startswith("[no answer: the server refused this row")]
+    assert len(refused) == 4 and len(outputs) == 16 and "4 rows the server refused were scored" in proc.stderr
+    report = json.loads((folder / "eval-eval.json").read_text())
+    assert report["complete"] and "enable_thinking" in report["meta"]["generator"]
+    assert all(r["chat_template_kwargs"] == {"enable_thinking": False} for r in server.requests()[1:])  # after the check

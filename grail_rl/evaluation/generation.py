@@ -105,9 +105,15 @@ class VLLMGenerator:
 
 class ServedGenerator:
     """A model behind an OpenAI-compatible server (:mod:`grail_rl.serving.client`): greedy (temperature 0) chat
-    completions with the recipe's completion limit, ``endpoint.concurrency`` requests at a time."""
+    completions with the recipe's completion limit, ``endpoint.concurrency`` requests at a time; the recipe's
+    ``chat_template_kwargs`` go to the server as such (vLLM applies them; a server that refuses them says so).
 
-    def __init__(self, endpoint: Any, *, max_new_tokens: int = 128) -> None:
+    A row the server refuses (its prompt over the model's context, say) is the model seeing nothing: its output
+    is a note saying so (``[no answer: the server refused this row: ...]``, which parses as no answer, so the row
+    counts as wrong), kept in the predictions and the progress log like any output, and counted in
+    :attr:`refusals`."""
+
+    def __init__(self, endpoint: Any, *, max_new_tokens: int = 128, chat_template_kwargs: dict[str, Any] | None = None) -> None:
         import asyncio
         import weakref
 
@@ -116,14 +122,35 @@ class ServedGenerator:
         self.served = ServedModel(endpoint)
         self.max_new_tokens = max_new_tokens
         self.chunk_size = max(endpoint.concurrency * 4, 8)
-        self.description = f"served, greedy: {endpoint.describe()}"
+        self.extra_body = {"chat_template_kwargs": dict(chat_template_kwargs)} if chat_template_kwargs else None
+        kwargs = f", chat_template_kwargs {chat_template_kwargs}" if chat_template_kwargs else ""
+        self.description = f"served, greedy: {endpoint.describe()}{kwargs}"
+        self.refusals: dict[str, Any] = {"rows": 0, "first": None}
         # One event loop for every chunk: the client and its connections live as long as the generator.
         self._runner = asyncio.Runner()
         weakref.finalize(self, self._runner.close)
 
     def generate(self, conversations: Sequence[Any]) -> list[str]:
-        # An answer without text (a content filter's) is the model answering nothing: scored, as unparsed.
-        return self._runner.run(self.served.chat_all(conversations, max_tokens=self.max_new_tokens, no_text_ok=True))
+        return self._runner.run(self._all(conversations))
+
+    async def _all(self, conversations: Sequence[Any]) -> list[str]:
+        import asyncio
+
+        from grail_rl.serving.client import ServingError, as_messages
+
+        async def one(conversation: Any) -> str:
+            try:
+                # An answer without text (a content filter's) is the model answering nothing: scored as unparsed.
+                return await self.served.chat(as_messages(conversation), max_tokens=self.max_new_tokens,
+                                              no_text_ok=True, extra_body=self.extra_body)  # fmt: skip
+            except ServingError as exc:
+                if exc.kind != "refused" or exc.stops_everything:
+                    raise
+                self.refusals["rows"] += 1
+                self.refusals["first"] = self.refusals["first"] or str(exc)
+                return f"[no answer: the server refused this row: {str(exc).replace('<', '(')}]"
+
+        return list(await asyncio.gather(*(one(c) for c in conversations)))
 
 
 def generate_answers(

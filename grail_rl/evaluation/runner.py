@@ -384,6 +384,10 @@ def evaluate_set(
         )  # fmt: skip
 
     todo = [i for i in range(len(rows)) if i not in done]
+    if log is not None and todo:
+        # The log (its header: these settings) exists before the first chunk, so a run stopped inside it
+        # resumes with the same command instead of meeting its own partial report as another evaluation's.
+        log.append([])
     try:
         for start in range(0, len(todo), generator.chunk_size):
             chunk = todo[start : start + generator.chunk_size]
@@ -601,17 +605,21 @@ def run_served_evaluation(
 
     recipe = loaded.recipe
     built = build_sets(plans, None, None, note)
+    kwargs = recipe.trainer.chat_template_kwargs or None
     settings = {"served": {"base_url": endpoint.base_url, "model": endpoint.model},
-                "max_new_tokens": recipe.trainer.max_completion_length}  # fmt: skip
+                "max_new_tokens": recipe.trainer.max_completion_length, "chat_template_kwargs": kwargs}  # fmt: skip
     scoring = Scoring(settings=settings)
     for one in built:
         resumable(choice.eval_dir, one.name, scoring.key(list(one.dataset))[0], overwrite)
-    generator = ServedGenerator(endpoint, max_new_tokens=recipe.trainer.max_completion_length)
+    generator = ServedGenerator(endpoint, max_new_tokens=recipe.trainer.max_completion_length, chat_template_kwargs=kwargs)
     note(f"evaluating {endpoint.describe()}")
     generator.served.check()
     meta = {"model": choice.location, "model_label": choice.label, "recipe": str(loaded.path.resolve())}
     reports = evaluate_sets(generator, built, choice.out, fit=fit_rows(loaded, None, None, note), scoring=scoring,
                             meta=meta, note=note)  # fmt: skip
+    if generator.refusals["rows"]:
+        note(f"{generator.refusals['rows']:,} rows the server refused were scored as unanswered (wrong; their output "
+             f"in the predictions says so); first: {generator.refusals['first']}")  # fmt: skip
     remove_stale(stale, reports, choice.eval_dir)
     return reports
 

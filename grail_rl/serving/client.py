@@ -145,14 +145,16 @@ class ServedModel:
         return self._client, self._semaphore
 
     async def chat(self, messages: Sequence[dict[str, Any]], *, max_tokens: int, temperature: float = 0.0,
-                   no_text_ok: bool = False) -> str:  # fmt: skip
+                   no_text_ok: bool = False, extra_body: dict[str, Any] | None = None) -> str:  # fmt: skip
         """The assistant's reply to ``messages`` (one completion); a :class:`ServingError` after the retries.
         An answer without text (a content filter's, a tool call) is an error unless ``no_text_ok`` (then "")."""
-        return (await self.chat_full(messages, max_tokens=max_tokens, temperature=temperature, no_text_ok=no_text_ok))[0]
+        return (await self.chat_full(messages, max_tokens=max_tokens, temperature=temperature, no_text_ok=no_text_ok,
+                                     extra_body=extra_body))[0]  # fmt: skip
 
     async def chat_full(self, messages: Sequence[dict[str, Any]], *, max_tokens: int, temperature: float = 0.0,
-                        no_text_ok: bool = False) -> tuple[str, str | None]:  # fmt: skip
-        """(the reply, its finish reason: ``stop``, ``length`` when ``max_tokens`` cut it, ...)."""
+                        no_text_ok: bool = False, extra_body: dict[str, Any] | None = None) -> tuple[str, str | None]:  # fmt: skip
+        """(the reply, its finish reason: ``stop``, ``length`` when ``max_tokens`` cut it, ...). ``extra_body``:
+        fields the server takes beyond OpenAI's (vLLM's ``chat_template_kwargs``)."""
         client, semaphore = self._bind()
         messages = [_sendable(m) for m in messages]
         async with semaphore:
@@ -164,7 +166,7 @@ class ServedModel:
             try:
                 async with asyncio.timeout(deadline):
                     reply = await self._create(client, messages, max_tokens=max_tokens, temperature=temperature,
-                                               no_text_ok=no_text_ok)  # fmt: skip
+                                               no_text_ok=no_text_ok, extra_body=extra_body)  # fmt: skip
             except TimeoutError:
                 self.stats.calls += 1
                 self.stats.failures += 1
@@ -180,7 +182,7 @@ class ServedModel:
             return reply
 
     async def _create(self, client: Any, messages: Sequence[dict[str, Any]], *, max_tokens: int, temperature: float,
-                      no_text_ok: bool) -> tuple[str, str | None]:  # fmt: skip
+                      no_text_ok: bool, extra_body: dict[str, Any] | None) -> tuple[str, str | None]:  # fmt: skip
         import openai
 
         where = self.endpoint.describe()
@@ -193,7 +195,8 @@ class ServedModel:
         for attempt in range(tries + 1):
             try:
                 response = await client.chat.completions.create(
-                    model=self.endpoint.model, messages=list(messages), max_tokens=max_tokens, temperature=temperature
+                    model=self.endpoint.model, messages=list(messages), max_tokens=max_tokens, temperature=temperature,
+                    **({"extra_body": extra_body} if extra_body else {}),
                 )
             except UnicodeError as exc:
                 raise ServingError(f"{where}: the request cannot be encoded ({_short(exc)})", kind="refused") from None

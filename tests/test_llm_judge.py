@@ -201,3 +201,24 @@ def test_an_unscored_reply_is_asked_again_when_sampling_could_change_it(double):
         call(reward, ["no score here"])
         call(reward, ["no score here"])
     assert len(server.requests()) == 3  # greedy asked once (cached), sampled twice
+
+
+def test_check_rewards_checks_the_judges_server_and_fails_a_judge_that_never_scores(tmp_path, double):
+    server = double().start()
+
+    def check(**options):
+        path = tmp_path / "judge.yaml"
+        path.write_text(yaml.safe_dump({
+            "model": {"name_or_path": "./no-model"},
+            "data": {"synthetic": {"n": 60, "seed": 1, "cache_dir": str(tmp_path / "synth")}},
+            "rewards": [{"name": "accuracy"}, {"name": "llm_judge", "model": "double", **options}],
+            "output": {"dir": str(tmp_path / "out")},
+        }))  # fmt: skip
+        return run_cli("check-rewards", str(path), "--n", "4", cwd=tmp_path)
+
+    scoring = check(endpoint=server.url, rubric="Score: 7 {{ completion }}")  # a score before each reply
+    assert scoring.returncode == 0, scoring.stdout[-2000:] + scoring.stderr[-2000:]
+    silent = check(endpoint=server.url)  # the double echoes the default rubric: never a number to read
+    assert silent.returncode == 2 and "NEVER SCORED: reward 'llm_judge'" in silent.stdout
+    wrong = check(endpoint=server.url, model="nope")
+    assert wrong.returncode == 2 and "reward 'llm_judge':" in wrong.stderr and "'nope'" in wrong.stderr

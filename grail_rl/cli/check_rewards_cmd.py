@@ -50,6 +50,7 @@ def check_rewards(ctx: click.Context, recipe: str, sets: tuple[str, ...], n_rows
     for func in funcs:
         check = check_reward(func, rows, row_columns(rows), func.__name__)
         check.note = notes.get(func.__name__, "")
+        check.must_score = getattr(func.reward, "score_group", None) is None
         checks.append(check)
     failed = [c.name for c in checks if not c.ok]
     if as_json:  # one JSON document, failures included; the exit status says whether it passed
@@ -60,8 +61,8 @@ def check_rewards(ctx: click.Context, recipe: str, sets: tuple[str, ...], n_rows
     print_checks(checks, len(rows))
     if failed:
         raise RewardCheckFailed(
-            f"check-rewards: {', '.join(failed)} ranked a wrong reply above the ideal one or raised (see above); fix "
-            "the reward or its options before training"
+            f"check-rewards: {', '.join(failed)} ranked a wrong reply above the ideal one, raised, or abstained on "
+            "every ideal reply (see above); fix the reward or its options before training"
         )
 
 
@@ -79,6 +80,13 @@ def setup_rewards(funcs: list[Any], recipe: Any) -> dict[str, str]:
             func.setup(context)
             notes[func.__name__] = "scored by an untrained discriminator (what the first training step sees)"
     for func in funcs:
+        check_server = getattr(func.reward, "check_server", None)
+        if callable(check_server):  # a reward behind a server (llm_judge): unreachable or a wrong model is one line
+            try:
+                check_server()
+            except GrailError as exc:
+                raise GrailError(f"reward '{func.__name__}': {exc}") from None
+            notes[func.__name__] = "scored by its server"
         if getattr(func.reward, "score_group", None) is not None:
             notes.setdefault(func.__name__, "a group reward: each row is its own group here (one reply per kind)")
     return notes
@@ -112,6 +120,10 @@ def print_checks(checks: list[Any], rows: int) -> None:
     for c in checks:
         if c.note:
             console.print(f"note: {c.name}: {c.note}", highlight=False)
+        if c.must_score and c.never_scored:
+            console.print(f"NEVER SCORED: reward '{c.name}' abstained on all {c.ideal_rows} ideal replies: it would "
+                          "give training nothing (a judge whose replies hold no score? a rubric or score_pattern "
+                          "that does not match?)", highlight=False, markup=False)  # fmt: skip
         for v in c.violations[:3]:
             console.print(
                 f"WRONG RANKING: reward '{v.reward}' gives the {v.kind} reply {v.score:.3f} and the ideal reply {v.ideal:.3f} "

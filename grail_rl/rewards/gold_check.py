@@ -77,13 +77,21 @@ class RewardCheck:
     violations: list[Violation] = field(default_factory=list)
     garbage_above: dict[str, int] = field(default_factory=dict)  # garbage kind -> rows where it beat a real reply
     ideal_abstained: int = 0
+    ideal_rows: int = 0
     seconds: float = 0.0
     completions: int = 0
     note: str = ""
+    # A reward that abstains on every ideal reply gives training nothing (a judge it cannot parse, say); a group
+    # reward is exempt, since each row is its own group here.
+    must_score: bool = True
+
+    @property
+    def never_scored(self) -> bool:
+        return self.ideal_rows > 0 and self.ideal_abstained == self.ideal_rows
 
     @property
     def ok(self) -> bool:
-        return not self.violations and not self.errors
+        return not self.violations and not self.errors and not (self.must_score and self.never_scored)
 
     @property
     def microseconds_per_completion(self) -> float | None:
@@ -92,7 +100,7 @@ class RewardCheck:
     def as_dict(self) -> dict[str, Any]:
         return {
             "reward": self.name, "ok": self.ok, "means": self.means, "abstained": self.abstained,
-            "errors": self.errors, "ideal_abstained": self.ideal_abstained,
+            "errors": self.errors, "ideal_abstained": self.ideal_abstained, "never_scored": self.never_scored,
             "garbage_at_bottom_or_abstains": not self.garbage_above, "garbage_above_a_real_reply": self.garbage_above,
             "wrong_above_ideal": len(self.violations), "violations": [v.as_dict() for v in self.violations[:20]],
             "microseconds_per_completion": self.microseconds_per_completion, "note": self.note,
@@ -143,6 +151,7 @@ def check_reward(reward: Any, rows: Sequence[dict[str, Any]], columns: dict[str,
     if ideal is None:
         return check
     check.ideal_abstained = sum(v is None for v in ideal)
+    check.ideal_rows = len(ideal)
     for kind in WRONG_KINDS:
         for i, (best, value) in enumerate(zip(ideal, scores.get(kind, []), strict=False)):
             if best is not None and value is not None and value > best + 1e-9:

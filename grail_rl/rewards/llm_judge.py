@@ -145,6 +145,10 @@ class LlmJudgeReward(RewardFunction):
 
     def setup(self, context: Any) -> None:
         """A training run checks the server once, before the first step: a wrong URL or model stops it there."""
+        self.check_server()
+
+    def check_server(self) -> None:
+        """One short request (``grail-rl check-rewards`` makes it too)."""
         self.served().check()
 
     def score(self, reply: str) -> float | None:

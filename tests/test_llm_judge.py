@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -100,6 +101,22 @@ def test_an_outage_makes_the_judge_abstain_and_it_scores_again_after(double, cap
     assert call(reward, ["Score: 6"])[0] == [0.6]  # a failure is never cached
 
 
+def test_an_outage_pauses_the_judge_so_batches_do_not_wait_on_a_dead_server(double, caplog):
+    server = double().start()
+    reward = judge(server, max_retries=0, concurrency=2, outage_pause=1.0)
+    server.kill()
+    with caplog.at_level(logging.WARNING, logger="grail_rl.rewards.llm_judge"):
+        values, logged = call(reward, [f"Score: {i}" for i in range(8)])
+        assert values == [None] * 8 and logged["rewards/llm_judge/skipped"] >= 1  # not every one waited
+        assert logged["rewards/llm_judge/failed_requests"] + logged["rewards/llm_judge/skipped"] == 8
+        values, logged = call(reward, ["Score: 3"])
+        assert values == [None] and logged["rewards/llm_judge/skipped"] == 1  # paused: not even asked
+    assert caplog.text.count("completions abstain") == 1  # one warning per outage
+    server.start()
+    time.sleep(1.1)
+    assert call(reward, ["Score: 3"])[0] == [0.3]  # after the pause it asks again
+
+
 def test_500s_for_a_while_are_retried_and_counted(double):
     server = double("--fault", "status", "--fault-count", "3", "--retry-after", "0.05").start()
     values, logged = call(judge(server, max_retries=3), ["Score: 2", "Score: 8"])
@@ -126,7 +143,13 @@ def recipe_with(tmp_path, **judge_options):
         ({"score_pattern": "(unclosed"}, "not a regular expression"),
         ({"score_min": 5, "score_max": 5}, "must be above score_min"),
         ({"endpoint": "127.0.0.1:8000"}, "give an http:// or https:// URL"),
-        ({"rubric": "{{ completion }} for {{ nope }}"}, "reads the row field 'nope'"),
+        ({"rubric": "{{ completion }} for {{ nope }}"}, "names {{ nope }}, which no row has"),
+        ({"rubric": "{{ completions }}"}, "did you mean {{ completion }}"),
+        ({"rubric": "rate {{ prompt }}"}, "has no {{ completion }}"),
+        ({"rubric": "{{ completion }} for {{ gold title }}"}, "{{ gold title }} is not a placeholder"),
+        ({"score_pattern": "(\\d*)"}, "matches an empty reply"),
+        ({"score_min": -1e308, "score_max": 1e308}, "too large"),
+        ({"model": "   "}, "give the model name"),
         ({"api_key": "sk-123"}, "never holds an API key"),
         ({"timeout": float("nan")}, "timeout"),
     ],

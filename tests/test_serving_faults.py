@@ -425,3 +425,49 @@ def test_rows_the_server_refuses_are_scored_as_unanswered_and_said_so(tmp_path, 
     report = json.loads((folder / "eval-eval.json").read_text())
     assert report["complete"] and "enable_thinking" in report["meta"]["generator"]
     assert all(r["chat_template_kwargs"] == {"enable_thinking": False} for r in server.requests()[1:])  # after the check
+
+
+@pytest.mark.slow
+def test_a_wait_the_server_asks_for_extends_the_whole_call_deadline(tmp_path, double):
+    # --timeout 1 --retries 1: a 10 s deadline for the call; the server asks to wait 11 s once, then answers.
+    server = double("--fault", "status", "--status", "429", "--retry-after", "11", "--fault-count", "1",
+                    "--fault-after", "1").start()  # fmt: skip
+    out = tmp_path / "gen.jsonl"
+    proc = generate(tmp_path, server.url, "--out", out, "--limit", "2", "--concurrency", "1", "--timeout", "1",
+                    "--retries", "1")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert row_ids(out) == [0, 1]
+
+
+def test_templates_and_options_generate_cannot_honour_are_refused_and_prompts_render_as_text(tmp_path, double):
+    server = double().start()
+    out = tmp_path / "gen.jsonl"
+    for text, message in [("  \n", "is empty"), ("{{ gold title }} {{ slate_titles }}", "{{ gold title }} is not a placeholder")]:
+        (tmp_path / "t.txt").write_text(text)
+        assert_one_line_error(generate(tmp_path, server.url, "--out", out, "--template", tmp_path / "t.txt"), 2, message)
+    options = generate(tmp_path, server.url, "--out", out, "--max_completion_length", "8")
+    assert_one_line_error(options, 2, "generate takes no trainer options (--max_completion_length)")
+    assert not out.exists() and len(server.requests()) == 0
+
+    (tmp_path / "t.txt").write_text("Rate this viewer:\n{{ prompt }}")
+    proc = generate(tmp_path, server.url, "--out", out, "--template", tmp_path / "t.txt", "--limit", "2",
+                    "--dataset-dir", tmp_path / "ds")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    from datasets import load_from_disk
+
+    saved = load_from_disk(str(tmp_path / "ds"))
+    assert all(p.startswith("Rate this viewer:\n") and "'role'" not in p for p in saved["prompt"])  # the user text
+    assert "prompt_length" not in saved.column_names  # it measured the recipe's prompt, not the template's
+
+
+def test_served_models_whose_names_read_alike_get_their_own_folders(tmp_path):
+    from types import SimpleNamespace
+
+    from grail_rl.evaluation.runner import served_choice
+    from grail_rl.serving.client import Endpoint
+
+    loaded = SimpleNamespace(recipe=SimpleNamespace(output=SimpleNamespace(dir=str(tmp_path / "out"))))
+    folders = {served_choice(loaded, Endpoint(url, name), None).label
+               for url, name in [("http://a/v1", "org/m"), ("http://a/v1", "org_m"), ("http://b/v1", "org/m")]}  # fmt: skip
+    assert len(folders) == 3 and all(f.startswith("served-org_m-") for f in folders)
+    assert served_choice(loaded, Endpoint("http://a/v1", "org/m"), None).label in folders  # the same model: the same

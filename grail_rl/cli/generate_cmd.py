@@ -50,11 +50,13 @@ def generate(ctx: click.Context, recipe: str, sets: tuple[str, ...], endpoint: s
     from grail_rl.serving.rows import generation_rows
 
     endpoint = check_url(endpoint, "--endpoint")
+    if ctx.args:  # trainer options shape training and evaluation, never what generate sends
+        raise GrailError(f"generate takes no trainer options ({ctx.args[0]}); its own are --max-tokens, --temperature, "
+                         "--n and --set for the recipe's data and prompt")  # fmt: skip
     check_output_places(out, dataset_dir)
     if data is not None and split is not None:
         raise GrailError("--data and --split exclude each other: --data generates over every row of the file")
-    rows = generation_rows(recipe, split=split or "train", data=data, template=template, limit=limit, sets=sets,
-                           trainer_args=ctx.args)  # fmt: skip
+    rows = generation_rows(recipe, split=split or "train", data=data, template=template, limit=limit, sets=sets)
     dataset, prompts = rows.dataset, rows.prompts
     hashes = [full_prompt_hash(p) for p in prompts]
     settings = GenerationSettings(model=served_model, n=n, temperature=temperature, max_tokens=max_tokens)

@@ -580,10 +580,13 @@ def run_evaluation(
 
 
 def served_choice(loaded: Any, endpoint: Any, out: Path | None) -> ModelChoice:
-    """Where a served model's evaluation reports: ``evaluations/served-<model name>``."""
+    """Where a served model's evaluation reports: ``evaluations/served-<model name>-<digest>``; the digest of the
+    URL and the exact name keeps apart models whose names read alike in a folder name (``org/m``, ``org_m``)."""
+    import hashlib
     import re
 
-    label = "served-" + (re.sub(r"[^A-Za-z0-9._-]+", "_", endpoint.model).strip("._") or "model")[:80]
+    digest = hashlib.sha256(f"{endpoint.base_url}\n{endpoint.model}".encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    label = f"served-{(re.sub(r'[^A-Za-z0-9._-]+', '_', endpoint.model).strip('._') or 'model')[:80]}-{digest}"
     return ModelChoice(f"{endpoint.model} at {endpoint.base_url}", label,
                        out or RunLayout(Path(loaded.recipe.output.dir)).evaluation_root(label))  # fmt: skip
 

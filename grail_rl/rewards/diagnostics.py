@@ -123,8 +123,8 @@ class RewardDiagnostics:
                     f"no reward scored any of the {len(completions)} completions at step "
                     f"{step if step is not None else '?'}: {', '.join(self.names)} all abstained (returned None) "
                     "on every one, so GRPO gets no signal and would train on zero advantages. Check that the "
-                    "rewards can read what the model writes (see OUTPUT/completions/), or add a reward that "
-                    "always scores"
+                    "rewards can read what the model writes (see OUTPUT/completions/) and that a reward's server "
+                    "(llm_judge) is up, or add a reward that always scores"
                 )
         self.latest.update(metrics)
         if log_metric is not None:

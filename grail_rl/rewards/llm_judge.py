@@ -72,6 +72,9 @@ class LlmJudgeConfig(PluginConfig):
     concurrency: int = Field(8, ge=1, le=256, description="Requests in flight at once.")
     timeout: float = Field(60.0, gt=0.0, le=3600.0, description="Seconds per request before it is retried.")
     max_retries: int = Field(3, ge=0, le=20, description="Retries per request (refused connections, timeouts, 429, 5xx).")
+    outage_pause: float = Field(60.0, ge=0.0, le=86_400.0,
+                                description="Seconds the judge stops asking (its rows abstain at once) after "
+                                "`concurrency` requests in a row failed; then it tries again.")  # fmt: skip
     cache_size: int = Field(100_000, ge=0, le=10_000_000, description="Scores kept, by hash of the rendered rubric; 0 turns the cache off.")
 
     @model_validator(mode="before")
@@ -102,12 +105,47 @@ class LlmJudgeConfig(PluginConfig):
             raise ValueError(f"not a regular expression: {exc}") from None
         if compiled.groups != 1:
             raise ValueError(f"needs exactly one group capturing the score, has {compiled.groups}")
+        if compiled.search("") is not None:
+            raise ValueError("matches an empty reply: it would read a score where there is none")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("give the model name the server knows")
+        return value
+
+    @field_validator("rubric")
+    @classmethod
+    def _rubric(cls, value: str) -> str:
+        import difflib
+
+        from grail_rl.data.dataset import OUTPUT_COLUMNS
+        from grail_rl.data.row_fields import ROW_FIELDS
+        from grail_rl.serving.templates import malformed_placeholders, template_fields
+
+        bad = malformed_placeholders(value)
+        if bad:
+            raise ValueError(f"{bad[0]} is not a placeholder (one word: {{{{ completion }}}}, {{{{ gold_title }}}}); it "
+                             "would be sent as it is")  # fmt: skip
+        fields = template_fields(value)
+        known = [*FROM_BATCH, *OUTPUT_COLUMNS, *ROW_FIELDS]
+        for name in fields:
+            if name not in known:
+                near = difflib.get_close_matches(name, known, n=1)
+                hint = f"did you mean {{{{ {near[0]} }}}}? " if near else ""
+                raise ValueError(f"names {{{{ {name} }}}}, which no row has; {hint}fields: {', '.join(known)}")
+        if "completion" not in fields:
+            raise ValueError("has no {{ completion }}: every completion of a prompt would get the same score")
         return value
 
     @model_validator(mode="after")
     def _range(self) -> LlmJudgeConfig:
         if not self.score_max > self.score_min:
             raise ValueError(f"score_max ({self.score_max}) must be above score_min ({self.score_min})")
+        if not math.isfinite(self.score_max - self.score_min):
+            raise ValueError("score_max - score_min is too large to compute with; use the rubric's own scale")
         return self
 
 
@@ -123,6 +161,8 @@ class LlmJudgeReward(RewardFunction):
         self._pattern = re.compile(self.config.score_pattern)
         self._cache: OrderedDict[str, float | None] = OrderedDict()
         self._served: Any = None
+        self._failed_in_a_row = 0
+        self._paused_until = 0.0  # time.monotonic() before which the judge is not asked (an outage)
         self.totals = {"completions": 0, "cache_hits": 0, "requests": 0, "failed_requests": 0, "unscored": 0}
 
     @classmethod
@@ -153,7 +193,7 @@ class LlmJudgeReward(RewardFunction):
 
     def score(self, reply: str) -> float | None:
         """The reply's score mapped onto [0, 1]; None when it has none, or one outside the rubric's range."""
-        matches = self._pattern.findall(reply)
+        matches = [m for m in self._pattern.findall(reply) if m.strip()]
         if not matches:
             return None
         try:
@@ -191,6 +231,7 @@ class LlmJudgeReward(RewardFunction):
 
         scores: dict[str, float | None] = {}
         asked: dict[str, str] = {}
+        repeats: list[str] = []
         hits = 0
         for key, text in zip(keys, rubrics, strict=True):
             if key in self._cache:
@@ -198,24 +239,38 @@ class LlmJudgeReward(RewardFunction):
                 scores[key] = self._cache[key]
                 hits += 1
             elif key in asked:
-                hits += 1  # the same rubric twice in one batch: asked once
+                repeats.append(key)  # the same rubric twice in one batch: asked once
             else:
                 asked[key] = text
 
         served = self.served()
-        attempts_before = served.stats.failed_attempts
+        attempts_before, seconds_before, ok_before = served.stats.failed_attempts, served.stats.seconds, \
+            served.stats.calls - served.stats.failures  # fmt: skip
         failures: list[str] = []
-        latencies: list[float] = []
+        skipped = 0
+
+        gate = asyncio.Semaphore(self.config.concurrency)
 
         async def ask(key: str, text: str) -> None:
-            started = time.perf_counter()
+            async with gate:  # the pause is checked when a request's turn comes, not when it was queued
+                await ask_now(key, text)
+
+        async def ask_now(key: str, text: str) -> None:
+            nonlocal skipped
+            if time.monotonic() < self._paused_until:  # the server is down: abstain at once, do not wait on it
+                skipped += 1
+                return
             try:
                 reply = await served.chat([{"role": "user", "content": text}], max_tokens=self.config.max_tokens,
                                           temperature=self.config.temperature)  # fmt: skip
             except ServingError as exc:
                 failures.append(str(exc))
+                if exc.kind != "refused":
+                    self._failed_in_a_row += 1
+                    if self._failed_in_a_row >= self.config.concurrency and self.config.outage_pause:
+                        self._paused_until = time.monotonic() + self.config.outage_pause
                 return
-            latencies.append(time.perf_counter() - started)
+            self._failed_in_a_row = 0
             scores[key] = self.score(reply)
             # A reply without a score is kept only when asking again would give the same reply (temperature 0).
             if self.config.cache_size and (scores[key] is not None or self.config.temperature == 0):
@@ -223,13 +278,21 @@ class LlmJudgeReward(RewardFunction):
                 if len(self._cache) > self.config.cache_size:
                     self._cache.popitem(last=False)
 
+        paused = time.monotonic() < self._paused_until
         await asyncio.gather(*(ask(key, text) for key, text in asked.items()))
         values = [scores.get(key) for key in keys]
+        hits += sum(1 for key in repeats if key in scores)  # a repeat is a hit only where the first asking got an answer
         unscored = sum(1 for key in keys if key in scores and scores[key] is None)
         failed_rows = sum(1 for key in keys if key not in scores)
-        if failures:
-            logger.warning("reward 'llm_judge': %d of %d completions abstain: the judge failed %d requests after "
-                           "their retries (first: %s)", failed_rows, n, len(failures), failures[0])  # fmt: skip
+        if failures or skipped:
+            why = f"the judge failed {len(failures)} requests after their retries (first: {failures[0]})" if failures \
+                else "the judge is paused after an outage"  # fmt: skip
+            if skipped:
+                why += f"; {skipped} not asked: paused for {self.config.outage_pause:g} s after {self.config.concurrency} " \
+                       "failures in a row"  # fmt: skip
+            if failures or not paused:  # once per outage, not once per batch while it lasts
+                logger.warning("reward 'llm_judge': %d of %d completions abstain: %s", failed_rows, n, why)
+        ok_calls = served.stats.calls - served.stats.failures - ok_before
         self.totals["completions"] += n
         self.totals["cache_hits"] += hits
         self.totals["requests"] += len(asked)
@@ -242,6 +305,7 @@ class LlmJudgeReward(RewardFunction):
             log_metric(f"{prefix}/failed_requests", float(len(failures)))
             log_metric(f"{prefix}/failed_attempts", float(served.stats.failed_attempts - attempts_before))
             log_metric(f"{prefix}/unscored_rate", unscored / n)
-            if latencies:
-                log_metric(f"{prefix}/request_seconds", sum(latencies) / len(latencies))
+            log_metric(f"{prefix}/skipped", float(skipped))
+            if ok_calls:  # the time the server took, queueing behind the concurrency limit left out
+                log_metric(f"{prefix}/request_seconds", (served.stats.seconds - seconds_before) / ok_calls)
         return values

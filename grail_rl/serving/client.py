@@ -29,6 +29,8 @@ KEY_ENVS = ("GRAIL_RL_API_KEY", "OPENAI_API_KEY")
 RETRYABLE_STATUS = (408, 409, 429)  # and every 5xx, as the openai client retries them
 # The failed attempts of the request being made in this task (the transport counts them; the message says them).
 _ATTEMPTS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("grail_rl_serving_attempts", default=None)
+# The whole-call deadline of that request, pushed back by the waits a server asks for (Retry-After).
+_DEADLINE: contextvars.ContextVar[Any] = contextvars.ContextVar("grail_rl_serving_deadline", default=None)
 
 
 class ServingError(GrailError):
@@ -164,15 +166,18 @@ class ServedModel:
             # included, so a server that drips an answer byte by byte cannot hold a row forever.
             deadline = self.timeout * (self.max_retries + 1) + 8.0 * self.max_retries
             try:
-                async with asyncio.timeout(deadline):
+                async with asyncio.timeout(deadline) as whole_call:
+                    _DEADLINE.set(whole_call)
                     reply = await self._create(client, messages, max_tokens=max_tokens, temperature=temperature,
                                                no_text_ok=no_text_ok, extra_body=extra_body)  # fmt: skip
             except TimeoutError:
                 self.stats.calls += 1
                 self.stats.failures += 1
-                raise ServingError(f"{self.endpoint.describe()}: no complete answer within {deadline:g} s "
-                                   f"({self.max_retries} retries of {self.timeout:g} s); raise --timeout, or check "
-                                   "the server", kind="timeout") from None  # fmt: skip
+                made = (_ATTEMPTS.get() or [0])[0]
+                raise ServingError(f"{self.endpoint.describe()}: no complete answer within {deadline:g} s and "
+                                   f"{made} attempt{'s' if made != 1 else ''} (each waits up to {self.timeout:g} s "
+                                   "for the server); the server is too slow, or drips its answer: raise the timeout, "
+                                   "or check the server", kind="timeout") from None  # fmt: skip
             except ServingError:
                 self.stats.calls += 1
                 self.stats.failures += 1
@@ -208,8 +213,8 @@ class ServedModel:
                 raise ServingError(f"{where}: the answer is not JSON ({_short(exc)}) after {attempt + 1} attempts; "
                                    "is the URL an OpenAI-compatible server (…/v1)?", kind="protocol") from None  # fmt: skip
             except openai.APITimeoutError:
-                raise ServingError(f"{where}: no answer within {self.timeout:g} s, {attempts()}; raise "
-                                   "--timeout, or check the server", kind="timeout") from None  # fmt: skip
+                raise ServingError(f"{where}: no answer within {self.timeout:g} s, {attempts()}; raise the "
+                                   "timeout, or check the server", kind="timeout") from None  # fmt: skip
             except openai.APIConnectionError as exc:
                 cause = exc.__cause__
                 if type(cause).__name__ == "ConnectError":
@@ -316,6 +321,13 @@ class _CountingTransport:
             raise
         if response.status_code in RETRYABLE_STATUS or response.status_code >= 500:
             self.stats.failed_attempts += 1
+            whole_call = _DEADLINE.get()
+            try:
+                wait = float(response.headers.get("retry-after"))
+            except (TypeError, ValueError):
+                wait = None
+            if whole_call is not None and wait is not None and 0 < wait <= 120 and whole_call.when() is not None:
+                whole_call.reschedule(whole_call.when() + wait)  # the client waits as asked: the deadline too
         return response
 
     async def aclose(self) -> None:

@@ -235,8 +235,10 @@ def save_dataset(path: Path, dataset: Any, prompts: Sequence[Any] | None, folder
                 fh.seek(offsets[row])
                 record = json.loads(fh.readline())
                 item = dict(dataset[row])
-                if prompts is not None:
+                if prompts is not None:  # the template's prompt was sent: the recipe prompt's measures do not apply
                     item["prompt"] = prompts[row]
+                    item.pop("prompt_length", None)
+                    item.pop("prompt_truncated", None)
                 yield {"row_id": row, **item, "model": record["settings"]["model"], "generations": record["generations"]}
 
     staging = folder.with_name(f".{folder.name}.staging-{os.getpid()}")

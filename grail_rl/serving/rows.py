@@ -41,8 +41,14 @@ def generation_rows(
     from grail_rl.data.sources import detect_format
     from grail_rl.files import read_text_limited
     from grail_rl.recipe.loader import load_recipe
+    from grail_rl.serving.templates import malformed_placeholders
 
     text = read_text_limited(template, "--template") if template is not None else None
+    if text is not None and not text.strip():
+        raise GrailError(f"--template {template} is empty: it would send empty prompts")
+    if text is not None and malformed_placeholders(text):
+        raise GrailError(f"--template {template}: {malformed_placeholders(text)[0]} is not a placeholder (one word, "
+                         "e.g. {{ slate_titles }}); it would be sent as it is")  # fmt: skip
     loaded = load_recipe(str(recipe), sets=list(sets), trainer_args=list(trainer_args))
     where = f"{recipe}: the {split} split"
     if data is not None:

@@ -295,13 +295,13 @@ class LlmJudgeReward(RewardFunction):
         ok_calls = served.stats.calls - served.stats.failures - ok_before
         self.totals["completions"] += n
         self.totals["cache_hits"] += hits
-        self.totals["requests"] += len(asked)
+        self.totals["requests"] += len(asked) - skipped
         self.totals["failed_requests"] += len(failures)
         self.totals["unscored"] += unscored
         if callable(log_metric) and n:
             prefix = f"rewards/{self.name}"
             log_metric(f"{prefix}/cache_hit_rate", hits / n)
-            log_metric(f"{prefix}/requests", float(len(asked)))
+            log_metric(f"{prefix}/requests", float(len(asked) - skipped))  # sent to the server
             log_metric(f"{prefix}/failed_requests", float(len(failures)))
             log_metric(f"{prefix}/failed_attempts", float(served.stats.failed_attempts - attempts_before))
             log_metric(f"{prefix}/unscored_rate", unscored / n)

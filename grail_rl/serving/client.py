@@ -75,11 +75,6 @@ class ServingStats:
     failed_attempts: int = 0
     seconds: float = 0.0
 
-    @property
-    def mean_latency(self) -> float | None:
-        ok = self.calls - self.failures
-        return self.seconds / ok if ok else None
-
 
 def check_url(url: str, what: str) -> str:
     """``url`` without a trailing slash when it is an http(s) URL with a host (and a valid port) and no

@@ -27,6 +27,7 @@ from grail_rl.errors import GrailError
 
 KEY_ENVS = ("GRAIL_RL_API_KEY", "OPENAI_API_KEY")
 RETRYABLE_STATUS = (408, 409, 429)  # and every 5xx, as the openai client retries them
+MAX_HONOURED_WAIT = 120.0  # the longest Retry-After the openai client waits for; a longer one is not retried
 # The failed attempts of the request being made in this task (the transport counts them; the message says them).
 _ATTEMPTS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("grail_rl_serving_attempts", default=None)
 # The whole-call deadline of that request, pushed back by the waits a server asks for (Retry-After).
@@ -223,8 +224,9 @@ class ServedModel:
             except openai.APIStatusError as exc:
                 code = exc.status_code
                 if code in RETRYABLE_STATUS or code >= 500:
-                    wait = _retry_after(exc)
-                    later = f"; it asks to wait {wait:g} s, longer than grail-rl waits: try later" if wait and wait > 120 else ""
+                    wait = _retry_after(getattr(exc.response, "headers", None))
+                    later = (f"; it asks to wait {wait:g} s, longer than grail-rl waits: try later"
+                             if wait and wait > MAX_HONOURED_WAIT else "")  # fmt: skip
                     raise ServingError(f"{where}: the server answered {code} ({_message(exc)}), {attempts()}{later}",
                                        kind="status", status=code) from None  # fmt: skip
                 hint = {400: "check the model name and the request settings", 401: "check $GRAIL_RL_API_KEY",
@@ -317,11 +319,8 @@ class _CountingTransport:
         if response.status_code in RETRYABLE_STATUS or response.status_code >= 500:
             self.stats.failed_attempts += 1
             whole_call = _DEADLINE.get()
-            try:
-                wait = float(response.headers.get("retry-after"))
-            except (TypeError, ValueError):
-                wait = None
-            if whole_call is not None and wait is not None and 0 < wait <= 120 and whole_call.when() is not None:
+            wait = _retry_after(response.headers)
+            if whole_call is not None and wait is not None and 0 < wait <= MAX_HONOURED_WAIT and whole_call.when() is not None:
                 whole_call.reschedule(whole_call.when() + wait)  # the client waits as asked: the deadline too
         return response
 
@@ -335,10 +334,10 @@ class _CountingTransport:
         await self.aclose()
 
 
-def _retry_after(exc: Any) -> float | None:
-    """The seconds a Retry-After header of the failed answer asks for (seconds form only), if any."""
+def _retry_after(headers: Any) -> float | None:
+    """The seconds a Retry-After header asks for (seconds form only), if any."""
     try:
-        return float(exc.response.headers.get("retry-after"))
+        return float(headers.get("retry-after"))
     except (AttributeError, TypeError, ValueError):
         return None
 
